@@ -1,0 +1,118 @@
+"""Readable text for expressions, statements and functions.
+
+The printed loop nest is what people debug with and what golden tests pin, so
+it is stable: one statement per line, two-space indentation, loop kinds named.
+"""
+from __future__ import annotations
+
+from . import expr as E
+from . import tir as T
+
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floordiv": "//",
+          "floormod": "%", "and": "&&", "or": "||", "xor": "^",
+          "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_PREC = {"or": 1, "and": 2, "xor": 2, "eq": 3, "ne": 3, "lt": 3, "le": 3, "gt": 3,
+         "ge": 3, "add": 4, "sub": 4, "mul": 5, "div": 5, "floordiv": 5, "floormod": 5}
+
+
+def _const_str(c: E.Const) -> str:
+    if c.dtype == "bool":
+        return "True" if c.value else "False"
+    if c.dtype in ("int32", "float32"):
+        return repr(c.value) if c.dtype == "int32" else f"{c.value!r}f"
+    return f"{c.dtype}({c.value!r})"
+
+
+def _indices(idx) -> str:
+    return ", ".join(expr_str(i) for i in idx)
+
+
+def expr_str(e, parent_prec: int = 0) -> str:
+    """One expression as text, parenthesized only where needed."""
+    if isinstance(e, E.Const):
+        return _const_str(e)
+    if isinstance(e, E.Var):
+        return e.name
+    if isinstance(e, (E.Binary, E.Compare)) and e.op in _INFIX:
+        p = _PREC[e.op]
+        s = f"{expr_str(e.a, p)} {_INFIX[e.op]} {expr_str(e.b, p + 1)}"
+        return f"({s})" if p < parent_prec else s
+    if isinstance(e, E.Binary):
+        return f"{e.op}({expr_str(e.a)}, {expr_str(e.b)})"
+    if isinstance(e, E.Unary):
+        return f"{'-' if e.op == 'neg' else '!'}{expr_str(e.a, 9)}"
+    if isinstance(e, E.Select):
+        return f"select({expr_str(e.cond)}, {expr_str(e.a)}, {expr_str(e.b)})"
+    if isinstance(e, E.Cast):
+        return f"{e.dtype}({expr_str(e.value)})"
+    if isinstance(e, E.Call):
+        return f"{e.name}({', '.join(expr_str(a) for a in e.args)})"
+    if isinstance(e, E.TensorRead):
+        return f"{e.tensor.name}[{_indices(e.indices)}]"
+    if isinstance(e, E.Load):
+        return f"{e.buffer.name}[{_indices(e.indices)}]"
+    if isinstance(e, E.Reduce):
+        axes = ", ".join(str(a) for a in e.axes)
+        where = f", where={expr_str(e.condition)}" if e.condition is not None else ""
+        return f"{e.combiner}({expr_str(e.source)}, axis=[{axes}]{where})"
+    if isinstance(e, E.Ramp):
+        return f"ramp({expr_str(e.base)}, {expr_str(e.stride)}, {e.lanes})"
+    if isinstance(e, E.Broadcast):
+        return f"x{e.lanes}({expr_str(e.value)})"
+    return f"<{type(e).__name__}>"
+
+
+def _loop_header(s: T.For) -> str:
+    kind = f"{s.kind} " if s.kind != "serial" else ""
+    if s.kind == "thread":
+        kind = f"thread {s.thread} "
+    rng = f"range({expr_str(s.extent)})" if E.is_const(s.min, 0) else \
+        f"range({expr_str(s.min)}, {expr_str(s.min + s.extent)})"
+    return f"{kind}for {s.var.name} in {rng}:"
+
+
+def _stmt_lines(s, ind: str, out: list) -> None:
+    nxt = ind + "  "
+    if isinstance(s, T.For):
+        out.append(ind + _loop_header(s))
+        _stmt_lines(s.body, nxt, out)
+    elif isinstance(s, T.Store):
+        out.append(f"{ind}{s.buffer.name}[{_indices(s.indices)}] = {expr_str(s.value)}")
+    elif isinstance(s, T.Seq):
+        for x in s.stmts:
+            _stmt_lines(x, ind, out)
+    elif isinstance(s, T.IfThenElse):
+        out.append(f"{ind}if {expr_str(s.cond)}:")
+        _stmt_lines(s.then_case, nxt, out)
+        if s.else_case is not None:
+            out.append(f"{ind}else:")
+            _stmt_lines(s.else_case, nxt, out)
+    elif isinstance(s, T.Allocate):
+        b = s.buffer
+        out.append(f"{ind}{b.name} = alloc {b.scope} {b.dtype}[{_indices(b.shape)}]")
+        _stmt_lines(s.body, ind, out)
+    elif isinstance(s, T.LetStmt):
+        out.append(f"{ind}{s.var.name} = {expr_str(s.value)}")
+        _stmt_lines(s.body, ind, out)
+    elif isinstance(s, T.Assert):
+        out.append(f"{ind}assert {expr_str(s.cond)}, {s.message!r}")
+        _stmt_lines(s.body, ind, out)
+    elif isinstance(s, T.Barrier):
+        out.append(f"{ind}barrier()")
+    elif isinstance(s, T.Nop):
+        out.append(f"{ind}pass")
+    else:
+        out.append(f"{ind}<{type(s).__name__}>")
+
+
+def stmt_str(s, indent: int = 0) -> str:
+    out: list = []
+    _stmt_lines(s, " " * indent, out)
+    return "\n".join(out)
+
+
+def func_str(f: T.PrimFunc) -> str:
+    params = ", ".join(f"{b.name}: {b.dtype}[{_indices(b.shape)}]" for b in f.params)
+    lines = [f"def {f.name}({params}):"]
+    lines.append(stmt_str(f.body, 2))
+    return "\n".join(lines)
