@@ -1,0 +1,94 @@
+"""cache_read and cache_write: insert a copy stage between producer and consumers.
+
+cache_read(A, "shared", [C]):            cache_write(C, "local"):
+    before: C reads A                        before: C = sum(A*B)
+    after:  A.shared[i] = A[i]               after:  C.local = sum(A*B)
+            C reads A.shared                         C[i] = C.local[i]
+"""
+from __future__ import annotations
+
+from . import expr as E
+from . import te
+from .schedule import STORAGE_SCOPES, Schedule, ScheduleError, Stage
+from .visit import rewrite, substitute
+
+
+def _check_scope(primitive: str, tensor, scope) -> None:
+    if scope not in STORAGE_SCOPES:
+        raise ScheduleError(f"{primitive}: stage {tensor.name}, axis -: unknown scope {scope!r}; "
+                            f"valid: {', '.join(STORAGE_SCOPES)}")
+
+
+def _replace_reads(body, old_ops: set, new_tensor):
+    def fn(n):
+        if isinstance(n, E.TensorRead) and n.tensor.op in old_ops:
+            return E.TensorRead(new_tensor, n.indices, n.dtype)
+        return None
+    return rewrite(body, fn)
+
+
+def _copy_op(name: str, tensor) -> te.ComputeOp:
+    axis = tuple(E.IterVar(E.Var(iv.var.name), iv.min, iv.extent, "data")
+                 for iv in (tensor.op.axis or _fake_axes(tensor)))
+    return te.ComputeOp(name, "", axis, tensor[tuple(iv.var for iv in axis)])
+
+
+def _fake_axes(tensor):
+    return tuple(E.IterVar(E.Var(f"ax{k}"), E.const(0), s, "data")
+                 for k, s in enumerate(tensor.shape))
+
+
+def cache_read(sch: Schedule, tensor, scope: str, readers) -> te.Tensor:
+    """See module docstring; returns the cache tensor."""
+    _check_scope("cache_read", tensor, scope)
+    src = sch[tensor]
+    readers = list(readers) if isinstance(readers, (list, tuple)) else [readers]
+    stages = [sch[r] for r in readers]
+    for st in stages:
+        if st not in sch.consumers(src):
+            raise ScheduleError(f"cache_read: stage {src.name}, axis -: reader {st.name} does not "
+                                f"read {src.name} directly; loops of {src.name}: {src.loops_str()}")
+    cache_op = _copy_op(f"{src.name}.{scope}", tensor)
+    cache = cache_op.output()
+    for st in stages:
+        new_op = te.ComputeOp(st.op.name, st.op.tag, st.op.axis,
+                              _replace_reads(st.op.body, _ops_of(sch, src), cache))
+        st.op = new_op
+        sch.stage_map[new_op] = st
+    stage = Stage(cache_op, sch)
+    stage.scope = scope
+    sch._add_stage(stage, cache_op, index=sch.stages.index(src) + 1)
+    sch.trace.record("cache_read", src.name, {"scope": scope, "readers": [s.name for s in stages],
+                                                "results": [stage.name]})
+    return cache
+
+
+def _ops_of(sch: Schedule, stage: Stage) -> set:
+    return {op for op, st in sch.stage_map.items() if st is stage}
+
+
+def cache_write(sch: Schedule, tensor, scope: str) -> te.Tensor:
+    """See module docstring; returns the tensor that now holds the computation."""
+    _check_scope("cache_write", tensor, scope)
+    st = sch[tensor]
+    if st.is_placeholder:
+        raise ScheduleError(f"cache_write: stage {st.name}, axis -: an input placeholder is "
+                            f"not computed; loops of {st.name}: {st.loops_str()}")
+    if st.relations or st.annotations or st.attach_type != "root":
+        raise ScheduleError(f"cache_write: stage {st.name}, axis -: cache_write must come before "
+                            f"other primitives on this stage; loops of {st.name}: {st.loops_str()}")
+    old = st.op
+    fresh = tuple(E.IterVar(E.Var(iv.var.name), iv.min, iv.extent, "data") for iv in old.axis)
+    body = substitute(old.body, {a.var: b.var for a, b in zip(old.axis, fresh)})
+    cache_op = te.ComputeOp(f"{st.name}.{scope}", old.tag, fresh, body)
+    cache = cache_op.output()
+    copy_op = te.ComputeOp(old.name, old.tag, old.axis, cache[tuple(iv.var for iv in old.axis)])
+    st.op = copy_op
+    st.all_iter_vars = list(old.axis)
+    st.leaf_iter_vars = list(old.axis)
+    sch.stage_map[copy_op] = st
+    stage = Stage(cache_op, sch)
+    stage.scope = scope
+    sch._add_stage(stage, cache_op, index=sch.stages.index(st))
+    sch.trace.record("cache_write", st.name, {"scope": scope, "results": [stage.name]})
+    return cache

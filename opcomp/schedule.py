@@ -1,0 +1,376 @@
+"""Schedules: how each stage's loops are split, ordered, annotated and placed.
+
+    s = oc.create_schedule(C)
+    xo, xi = s[C].split(C.op.axis[0], factor=32)
+    s[C].vectorize(xi)
+
+Every primitive checks its arguments at the call and raises ScheduleError with
+one template (primitive, stage, axis, rule, the stage's current loops); on
+error the schedule is unchanged.  Every successful primitive is appended to
+``s.trace``, which serializes to JSON and replays onto a fresh schedule of the
+same computation (see trace.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import expr as E
+from . import te
+
+THREAD_TAGS = tuple(f"{k}.{a}" for k in ("blockIdx", "threadIdx") for a in "xyz")
+STORAGE_SCOPES = ("global", "shared", "local")
+
+
+class ScheduleError(ValueError):
+    """An invalid schedule primitive call; names the stage, the axis and the rule."""
+
+
+@dataclass(frozen=True)
+class ThreadAxis:
+    """A GPU thread or block index, for bind()."""
+    tag: str
+
+
+def thread_axis(tag: str) -> ThreadAxis:
+    """blockIdx.x/y/z or threadIdx.x/y/z."""
+    if tag not in THREAD_TAGS:
+        raise ScheduleError(f"thread_axis: unknown tag {tag!r}; valid: {', '.join(THREAD_TAGS)}")
+    return ThreadAxis(tag)
+
+
+@dataclass(frozen=True)
+class Split:
+    parent: E.IterVar
+    outer: E.IterVar
+    inner: E.IterVar
+    factor: E.Expr        # the inner extent
+
+
+@dataclass(frozen=True)
+class Fuse:
+    outer: E.IterVar
+    inner: E.IterVar
+    fused: E.IterVar
+
+
+def _ceildiv(a: E.Expr, b: E.Expr) -> E.Expr:
+    if isinstance(a, E.Const) and isinstance(b, E.Const):
+        return E.const(-(-a.value // b.value), a.dtype)
+    return (a + b - 1) // b
+
+
+class Stage:
+    """One operation's loop nest under construction."""
+
+    def __init__(self, op, schedule):
+        self.op = op
+        self.origin_op = op
+        self.schedule = schedule
+        self.name = op.name
+        root = tuple(op.axis) + tuple(op.reduce_axis)
+        self.all_iter_vars = list(root)
+        self.leaf_iter_vars = list(root)
+        self.relations: list = []
+        self.annotations: dict = {}       # IterVar -> ("vectorized"|..., thread tag or None)
+        self.attach_type = "root"         # root | inline | scope
+        self.attach_stage = None
+        self.attach_ivar = None
+        self.scope = "global"
+        self.is_output = False
+        self.is_placeholder = isinstance(op, te.PlaceholderOp)
+
+    # -- helpers ---------------------------------------------------------------
+    def loops_str(self) -> str:
+        return "[" + ", ".join(iv.name for iv in self.leaf_iter_vars) + "]"
+
+    def _error(self, primitive: str, axis, rule: str) -> ScheduleError:
+        name = axis.name if isinstance(axis, E.IterVar) else str(axis)
+        return ScheduleError(f"{primitive}: stage {self.name}, axis {name}: {rule}; "
+                             f"loops of {self.name}: {self.loops_str()}")
+
+    def _leaf(self, primitive: str, iv) -> E.IterVar:
+        if self.is_placeholder:
+            raise self._error(primitive, iv, "an input placeholder has no loops to schedule")
+        if not isinstance(iv, E.IterVar):
+            raise self._error(primitive, iv, f"expected a loop axis (IterVar), got {type(iv).__name__}")
+        if iv in self.leaf_iter_vars:
+            return iv
+        if iv in self.all_iter_vars:
+            raise self._error(primitive, iv, "axis was already split or fused; use its new axes")
+        owner = self.schedule._owner_of(iv)
+        where = f"it belongs to stage {owner.name}" if owner else "it is not an axis of this stage"
+        raise self._error(primitive, iv, f"axis is not a loop of this stage ({where})")
+
+    def _fresh_name(self, base: str) -> str:
+        names = {iv.name for iv in self.all_iter_vars}
+        name, k = base, 1
+        while name in names:
+            name, k = f"{base}{k}", k + 1
+        return name
+
+    def _new_iv(self, base: str, extent: E.Expr, kind: str) -> E.IterVar:
+        iv = E.IterVar(E.Var(self._fresh_name(base)), E.const(0), extent, kind)
+        self.all_iter_vars.append(iv)
+        return iv
+
+    def _record(self, primitive: str, **args):
+        self.schedule.trace.record(primitive, self.name, args)
+
+    def _not_annotated(self, primitive: str, iv):
+        if iv in self.annotations:
+            kind, _ = self.annotations[iv]
+            raise self._error(primitive, iv, f"axis is already annotated {kind}")
+
+    # -- loop transformations ---------------------------------------------------
+    def split(self, parent, factor=None, nparts=None):
+        """Split parent into (outer, inner); inner has `factor` iterations (or outer `nparts`)."""
+        parent = self._leaf("split", parent)
+        if (factor is None) == (nparts is None):
+            raise self._error("split", parent, "give exactly one of factor= or nparts=")
+        value, what = (factor, "factor") if factor is not None else (nparts, "nparts")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._error("split", parent, f"{what} must be a positive int, got {value!r}")
+        if value <= 0:
+            raise self._error("split", parent, f"{what} must be a positive int, got {value}")
+        self._not_annotated("split", parent)
+        c = E.const(value, parent.extent.dtype)
+        inner_ext = c if factor is not None else _ceildiv(parent.extent, c)
+        outer_ext = _ceildiv(parent.extent, c) if factor is not None else c
+        outer = self._new_iv(parent.name + ".outer", outer_ext, parent.kind)
+        inner = self._new_iv(parent.name + ".inner", inner_ext, parent.kind)
+        self.relations.append(Split(parent, outer, inner, inner_ext))
+        pos = self.leaf_iter_vars.index(parent)
+        self.leaf_iter_vars[pos:pos + 1] = [outer, inner]
+        self._record("split", axis=parent.name, factor=factor, nparts=nparts,
+                     results=[outer.name, inner.name])
+        return outer, inner
+
+    def tile(self, x, y, x_factor, y_factor):
+        """Split x and y and order the loops (xo, yo, xi, yi)."""
+        x, y = self._leaf("tile", x), self._leaf("tile", y)
+        if x is y:
+            raise self._error("tile", x, "tile needs two different axes")
+        for iv, f in ((x, x_factor), (y, y_factor)):
+            if isinstance(f, bool) or not isinstance(f, int) or f <= 0:
+                raise self._error("tile", iv, f"factor must be a positive int, got {f!r}")
+            self._not_annotated("tile", iv)
+        xo, xi = self.split(x, factor=x_factor)
+        yo, yi = self.split(y, factor=y_factor)
+        self.reorder(xo, yo, xi, yi)
+        return xo, yo, xi, yi
+
+    def fuse(self, *ivs):
+        """Fuse consecutive loops (outer first) into one."""
+        if len(ivs) == 1 and isinstance(ivs[0], (list, tuple)):
+            ivs = tuple(ivs[0])
+        if not ivs:
+            raise self._error("fuse", "-", "needs at least one axis")
+        ivs = [self._leaf("fuse", iv) for iv in ivs]
+        self._check_fusable(ivs)
+        fused = ivs[0]
+        for inner in ivs[1:]:
+            fused = self._fuse_pair(fused, inner)
+        self._record("fuse", axes=[iv.name for iv in ivs], results=[fused.name])
+        return fused
+
+    def _check_fusable(self, ivs):
+        pos = [self.leaf_iter_vars.index(iv) for iv in ivs]
+        for a, b, iv in zip(pos, pos[1:], ivs[1:]):
+            if b != a + 1:
+                raise self._error("fuse", iv, "axes to fuse must be adjacent loops, "
+                                  "given outer to inner")
+        for iv in ivs:
+            self._not_annotated("fuse", iv)
+            if iv.kind != ivs[0].kind:
+                raise self._error("fuse", iv, "cannot fuse a data axis with a reduction axis")
+
+    def _fuse_pair(self, outer, inner):
+        fused = self._new_iv(f"{outer.name}.{inner.name}.fused",
+                             outer.extent * inner.extent, outer.kind)
+        self.relations.append(Fuse(outer, inner, fused))
+        pos = self.leaf_iter_vars.index(outer)
+        self.leaf_iter_vars[pos:pos + 2] = [fused]
+        return fused
+
+    def reorder(self, *ivs):
+        """Put the given loops in this order, in the positions they occupy now."""
+        if len(ivs) == 1 and isinstance(ivs[0], (list, tuple)):
+            ivs = tuple(ivs[0])
+        ivs = [self._leaf("reorder", iv) for iv in ivs]
+        for k, iv in enumerate(ivs):
+            if iv in ivs[:k]:
+                raise self._error("reorder", iv, "axis is listed twice")
+        slots = sorted(self.leaf_iter_vars.index(iv) for iv in ivs)
+        for slot, iv in zip(slots, ivs):
+            self.leaf_iter_vars[slot] = iv
+        self._record("reorder", axes=[iv.name for iv in ivs])
+
+    # -- annotations --------------------------------------------------------------
+    def _annotate(self, primitive: str, iv, kind: str, thread=None):
+        iv = self._leaf(primitive, iv)
+        if iv in self.annotations and self.annotations[iv] != (kind, thread):
+            raise self._error(primitive, iv, f"axis is already annotated {self.annotations[iv][0]}")
+        return iv
+
+    def vectorize(self, iv):
+        """Execute this loop as vector instructions (the extent must be a constant)."""
+        iv = self._annotate("vectorize", iv, "vectorized")
+        if iv.kind == "reduce":
+            raise self._error("vectorize", iv, "cannot vectorize a reduction axis "
+                              "(lanes would race on the accumulator); vectorize a data axis")
+        if not isinstance(iv.extent, E.Const):
+            raise self._error("vectorize", iv, f"extent {iv.extent} is not a constant; "
+                              "split by a constant factor and vectorize the inner axis")
+        if iv.extent.value > 64:
+            raise self._error("vectorize", iv, f"extent {iv.extent.value} exceeds 64 lanes; "
+                              "split it first")
+        self.annotations[iv] = ("vectorized", None)
+        self._record("vectorize", axis=iv.name)
+
+    def unroll(self, iv):
+        """Replicate the loop body for each iteration."""
+        iv = self._annotate("unroll", iv, "unrolled")
+        self.annotations[iv] = ("unrolled", None)
+        self._record("unroll", axis=iv.name)
+
+    def parallel(self, iv):
+        """Run the iterations of this loop on the thread pool."""
+        iv = self._annotate("parallel", iv, "parallel")
+        if iv.kind == "reduce":
+            raise self._error("parallel", iv, "cannot parallelize a reduction axis "
+                              "(iterations would race on the output)")
+        self.annotations[iv] = ("parallel", None)
+        self._record("parallel", axis=iv.name)
+
+    def bind(self, iv, thread):
+        """Map this loop to a GPU thread or block index (GPU targets only)."""
+        if not isinstance(thread, ThreadAxis):
+            raise self._error("bind", iv, f"expected oc.thread_axis(...), got {thread!r}")
+        iv = self._annotate("bind", iv, "thread", thread.tag)
+        for other, (kind, tag) in self.annotations.items():
+            if tag == thread.tag and other is not iv:
+                raise self._error("bind", iv, f"{thread.tag} is already bound to axis {other.name}")
+        self.annotations[iv] = ("thread", thread.tag)
+        self._record("bind", axis=iv.name, thread=thread.tag)
+
+    # -- placement ----------------------------------------------------------------
+    def compute_at(self, parent: "Stage", iv):
+        """Compute this stage inside loop iv of parent, only the region parent needs there."""
+        self._check_movable("compute_at")
+        if not isinstance(parent, Stage):
+            raise self._error("compute_at", iv, f"target must be a stage (s[T]), got {parent!r}")
+        if parent is self:
+            raise self._error("compute_at", iv, "cannot compute a stage at itself")
+        iv = parent._leaf("compute_at", iv)
+        if self.is_output:
+            raise self._error("compute_at", iv, "an output tensor cannot be computed at another stage")
+        if parent.attach_type == "inline":
+            raise self._error("compute_at", iv, f"target stage {parent.name} is inlined")
+        if not self.schedule._reads(parent, self):
+            raise self._error("compute_at", iv, f"stage {parent.name} does not consume {self.name}")
+        self.attach_type, self.attach_stage, self.attach_ivar = "scope", parent, iv
+        self._record("compute_at", target=parent.name, axis=iv.name)
+
+    def compute_inline(self):
+        """Substitute this stage's expression into its consumers."""
+        self._check_movable("compute_inline")
+        if self.op.reduce_axis:
+            raise self._error("compute_inline", "-", "cannot inline a reduction")
+        if self.is_output:
+            raise self._error("compute_inline", "-", "cannot inline an output tensor")
+        for st in self.schedule.stages:
+            if st.attach_stage is self:
+                raise self._error("compute_inline", "-", f"stage {st.name} is computed at this stage")
+        self.attach_type, self.attach_stage, self.attach_ivar = "inline", None, None
+        self._record("compute_inline")
+
+    def compute_root(self):
+        """Compute this stage at the top level (undoes compute_at/compute_inline)."""
+        self._check_movable("compute_root")
+        self.attach_type, self.attach_stage, self.attach_ivar = "root", None, None
+        self._record("compute_root")
+
+    def _check_movable(self, primitive: str):
+        if self.is_placeholder:
+            raise self._error(primitive, "-", "an input placeholder is not computed")
+
+    def __repr__(self):
+        return f"Stage({self.name}, loops={self.loops_str()})"
+
+
+class Schedule:
+    """The stages of a computation, producers first, and the trace of primitives applied."""
+
+    def __init__(self, outputs):
+        from .trace import Trace
+        outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        for t in outs:
+            if not isinstance(t, te.Tensor):
+                raise ScheduleError(f"create_schedule: outputs must be tensors, got {t!r}")
+        self.outputs = outs
+        self.trace = Trace()
+        self.stages: list = []
+        self.stage_map: dict = {}
+        for t in te.tensors_in_order(outs):
+            self._add_stage(Stage(t.op, self), t.op)
+        for t in outs:
+            self.stage_map[t.op].is_output = True
+
+    def _add_stage(self, stage, op, index=None):
+        names = {s.name for s in self.stages}
+        base, k = stage.name, 1
+        while stage.name in names:
+            stage.name, k = f"{base}_{k}", k + 1
+        self.stages.insert(len(self.stages) if index is None else index, stage)
+        self.stage_map[op] = stage
+
+    def __getitem__(self, t) -> Stage:
+        op = t.op if isinstance(t, te.Tensor) else t
+        if op not in self.stage_map:
+            name = getattr(t, "name", repr(t))
+            raise ScheduleError(f"schedule: tensor {name} is not part of this schedule's computation")
+        return self.stage_map[op]
+
+    def stage_by_name(self, name: str) -> Stage:
+        for st in self.stages:
+            if st.name == name:
+                return st
+        raise ScheduleError(f"schedule: no stage named {name!r}; stages: {[s.name for s in self.stages]}")
+
+    def _owner_of(self, iv):
+        return next((st for st in self.stages if iv in st.all_iter_vars), None)
+
+    def _reads(self, consumer: Stage, producer: Stage) -> bool:
+        """Whether consumer reads producer, directly or through other stages."""
+        todo, seen = [consumer.op], set()
+        while todo:
+            op = todo.pop()
+            for t in op.input_tensors:
+                st = self.stage_map.get(t.op)
+                if st is producer:
+                    return True
+                if st is not None and st not in seen:
+                    seen.add(st)
+                    todo.append(st.op)
+        return False
+
+    def consumers(self, producer: Stage) -> list:
+        """Stages whose body reads producer directly."""
+        return [st for st in self.stages if not st.is_placeholder and
+                any(self.stage_map.get(t.op) is producer for t in st.op.input_tensors)]
+
+    # cache_read / cache_write live in cache.py to keep this module short
+    def cache_read(self, tensor, scope: str, readers):
+        """A copy of tensor in `scope`, read by `readers` instead of tensor."""
+        from .cache import cache_read
+        return cache_read(self, tensor, scope, readers)
+
+    def cache_write(self, tensor, scope: str):
+        """Compute tensor into a `scope` buffer first; tensor's stage becomes a copy."""
+        from .cache import cache_write
+        return cache_write(self, tensor, scope)
+
+
+def create_schedule(outputs) -> Schedule:
+    """A default schedule (every stage at root, loops in definition order)."""
+    return Schedule(outputs)
