@@ -43,7 +43,8 @@ class Split:
     parent: E.IterVar
     outer: E.IterVar
     inner: E.IterVar
-    factor: E.Expr        # the inner extent
+    factor: object        # Expr: the inner extent, or None when split by nparts
+    nparts: object = None  # Expr: the outer extent, or None when split by factor
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ class Stage:
         outer_ext = _ceildiv(parent.extent, c) if factor is not None else c
         outer = self._new_iv(parent.name + ".outer", outer_ext, parent.kind)
         inner = self._new_iv(parent.name + ".inner", inner_ext, parent.kind)
-        self.relations.append(Split(parent, outer, inner, inner_ext))
+        self.relations.append(Split(parent, outer, inner, c if factor is not None else None,
+                                    c if nparts is not None else None))
         pos = self.leaf_iter_vars.index(parent)
         self.leaf_iter_vars[pos:pos + 1] = [outer, inner]
         self._record("split", axis=parent.name, factor=factor, nparts=nparts,
@@ -362,12 +364,12 @@ class Schedule:
     # cache_read / cache_write live in cache.py to keep this module short
     def cache_read(self, tensor, scope: str, readers):
         """A copy of tensor in `scope`, read by `readers` instead of tensor."""
-        from .cache import cache_read
+        from .cache_stage import cache_read
         return cache_read(self, tensor, scope, readers)
 
     def cache_write(self, tensor, scope: str):
         """Compute tensor into a `scope` buffer first; tensor's stage becomes a copy."""
-        from .cache import cache_write
+        from .cache_stage import cache_write
         return cache_write(self, tensor, scope)
 
 

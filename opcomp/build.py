@@ -1,0 +1,52 @@
+"""build(): schedule -> lowered function -> backend artifact -> callable Module.
+
+Backends register themselves by target kind (codegen/ does this on import), so
+this package never imports a backend at import time:
+
+    register_backend("llvm", LLVMBackend())
+
+A backend has three methods: render(func, target) -> source text,
+compile(source, target) -> artifact, load(artifact) -> kernel.
+"""
+from __future__ import annotations
+
+import importlib
+
+from . import tir as T
+from .lower import lower
+from .schedule import Schedule
+from .target import parse_target
+
+_BACKENDS: dict = {}
+
+
+def register_backend(kind: str, backend) -> None:
+    """Make `backend` the one used for targets of this kind ("llvm", "cuda")."""
+    _BACKENDS[kind] = backend
+
+
+def get_backend(kind: str):
+    if kind not in _BACKENDS:
+        importlib.import_module("codegen")      # registers the built-in backends
+    if kind not in _BACKENDS:
+        raise NotImplementedError(f"no backend is registered for target kind {kind!r}")
+    return _BACKENDS[kind]
+
+
+def build(sch, args=None, target="llvm", name: str = "main", **options):
+    """Compile a schedule (or an already lowered PrimFunc) into a callable Module."""
+    from .compile_cache import compile_cached
+    from .runtime import Module
+    target = parse_target(target)
+    if isinstance(sch, T.PrimFunc):
+        func = sch
+    elif isinstance(sch, Schedule):
+        func = lower(sch, args, name=name, target=target)
+    else:
+        raise TypeError(f"build: expected a schedule or a lowered function, got {sch!r}")
+    if options:
+        func = T.PrimFunc(func.name, func.params, func.body, func.size_vars,
+                          func.attrs + tuple(sorted(options.items())))
+    backend = get_backend(target.kind)
+    artifact = compile_cached(func, target, backend)
+    return Module(func, backend.load(artifact), artifact, target)

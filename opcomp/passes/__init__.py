@@ -1,0 +1,48 @@
+"""The lowering pipeline: the passes in order, by name.
+
+Set OPCOMP_DEBUG=1 to print the IR after each pass; OPCOMP_VERIFY=1 (the
+test suite sets it) runs the verifier after every pass instead of only at the
+end.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from .. import tir as T
+from ..simplify import simplify
+from .flatten import flatten_storage
+from .partition import partition_loops
+from .vectorize import vectorize_loops
+from .verify import verify
+
+
+def simplify_func(func: T.PrimFunc) -> T.PrimFunc:
+    return replace(func, body=simplify(func.body))
+
+
+PIPELINE = (
+    ("simplify", simplify_func),
+    ("partition_loops", partition_loops),
+    ("simplify_partitioned", simplify_func),
+    ("flatten_storage", flatten_storage),
+    ("vectorize_loops", vectorize_loops),
+)
+FLATTENED_AFTER = "flatten_storage"
+
+
+def run_pipeline(func: T.PrimFunc, debug=None, verify_each=None) -> T.PrimFunc:
+    """Run PIPELINE on a freshly lowered function; verify the result."""
+    debug = os.environ.get("OPCOMP_DEBUG") if debug is None else debug
+    verify_each = os.environ.get("OPCOMP_VERIFY") if verify_each is None else verify_each
+    flattened = False
+    if debug:
+        print(f"# lowered\n{func}")
+    for name, pass_fn in PIPELINE:
+        func = pass_fn(func)
+        flattened = flattened or name == FLATTENED_AFTER
+        if debug:
+            print(f"# after {name}\n{func}")
+        if verify_each:
+            verify(func, flattened, after=name)
+    return verify(func, flattened, after="the pipeline")

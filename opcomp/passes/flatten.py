@@ -1,0 +1,72 @@
+"""Storage flattening: multi-dimensional accesses become one row-major index.
+
+    A[i, j]  with A: float32[64, 32]   ->   A[i * 32 + j]
+
+Allocated buffers become 1-D; parameter buffers keep their logical shape (the
+runtime checks arguments against it) but are accessed with one index.  The
+index is int64 when the buffer can hold 2^31 elements or more (symbolic
+shapes included), int32 otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .. import expr as E
+from .. import tir as T
+from ..arith import const_bound
+from ..simplify import simplify
+from ..visit import map_children
+
+INT32_LIMIT = 2**31 - 1
+
+
+def index_dtype(buf: T.Buffer) -> str:
+    """int32 when every element offset provably fits, else int64."""
+    size = E.const(1, "int64")
+    for s in buf.shape:
+        size = size * E.cast(s, "int64")
+    _, hi = const_bound(simplify(size))
+    return "int32" if hi is not None and hi <= INT32_LIMIT else "int64"
+
+
+def flat_index(buf: T.Buffer, indices) -> E.Expr:
+    if len(indices) == 1 and len(buf.shape) == 1:
+        return E.cast(indices[0], index_dtype(buf))
+    idt = index_dtype(buf)
+    flat = E.const(0, idt)
+    for k, i in enumerate(indices):
+        stride = E.const(1, idt)
+        for s in buf.shape[k + 1:]:
+            stride = stride * E.cast(s, idt)
+        flat = flat + E.cast(i, idt) * stride
+    return simplify(flat)
+
+
+def _flat_buffer(buf: T.Buffer) -> T.Buffer:
+    size = E.const(1, index_dtype(buf))
+    for s in buf.shape:
+        size = size * E.cast(s, size.dtype)
+    return T.Buffer(buf.name, buf.dtype, (simplify(size),), buf.scope)
+
+
+def flatten_storage(func: T.PrimFunc) -> T.PrimFunc:
+    allocs: dict = {}
+
+    def expr(e):
+        from ..visit import rewrite
+
+        def fn(n):
+            if isinstance(n, E.Load):
+                return E.Load(allocs.get(n.buffer, n.buffer), (flat_index(n.buffer, n.indices),), n.dtype)
+            return None
+        return rewrite(e, fn)
+
+    def stmt(s):
+        if isinstance(s, T.Allocate):
+            allocs[s.buffer] = _flat_buffer(s.buffer)
+            return T.Allocate(allocs[s.buffer], stmt(s.body))
+        if isinstance(s, T.Store):
+            idx = (flat_index(s.buffer, tuple(expr(i) for i in s.indices)),)
+            return T.Store(allocs.get(s.buffer, s.buffer), idx, expr(s.value))
+        return map_children(s, lambda c: stmt(c) if isinstance(c, T.Stmt) else expr(c))
+    return replace(func, body=stmt(func.body))

@@ -1,0 +1,125 @@
+"""Vectorization: a vectorized loop becomes one statement on vector values.
+
+    vectorized for j in range(16):          C[ramp(i * 16, 1, 16)] =
+      C[i * 16 + j] = A[i * 16 + j] + 1.0f     A[ramp(i * 16, 1, 16)] + x16(1.0f)
+
+The loop var becomes ramp(min, 1, lanes); values that do not depend on it stay
+scalar and are broadcast where they meet a vector.  Affine indices stay
+ramps, so the backend emits contiguous vector loads and stores; other indices
+become gathers and scatters.  A body that cannot be vectorized (a guard that
+depends on the loop var, a store to a lane-independent address, an
+allocation) leaves the loop a serial loop: slower, never wrong.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .. import dtype as dt
+from .. import expr as E
+from .. import tir as T
+from ..visit import map_children
+
+
+class _Scalarize(Exception):
+    """The body cannot be vectorized; emit the loop serially."""
+
+
+def vectorize_loops(func: T.PrimFunc) -> T.PrimFunc:
+    return replace(func, body=_stmt(func.body))
+
+
+def _stmt(s):
+    if isinstance(s, T.For) and s.kind == "vectorized":
+        body = _stmt(s.body)
+        if isinstance(s.extent, E.Const) and s.extent.value > 1:
+            try:
+                return _Vectorizer(s.var, s.min, s.extent.value).stmt(body)
+            except _Scalarize:
+                pass
+        return T.For(s.var, s.min, s.extent, "serial", body, None)
+    if isinstance(s, T.Stmt):
+        return map_children(s, lambda c: _stmt(c) if isinstance(c, T.Stmt) else c)
+    return s
+
+
+def _is_vec(e) -> bool:
+    return dt.lanes(e.dtype) > 1
+
+
+class _Vectorizer:
+    def __init__(self, var: E.Var, start: E.Expr, lanes: int):
+        self.var, self.lanes = var, lanes
+        self.ramp = E.Ramp(start, E.const(1, var.dtype), lanes, dt.with_lanes(var.dtype, lanes))
+
+    def bcast(self, e):
+        return e if _is_vec(e) else E.Broadcast(e, self.lanes, dt.with_lanes(e.dtype, self.lanes))
+
+    # -- statements --------------------------------------------------------------
+    def stmt(self, s):
+        if isinstance(s, T.Store):
+            idx, value = self.expr(s.indices[0]), self.expr(s.value)
+            if not _is_vec(idx):
+                raise _Scalarize()     # every lane would write one address
+            return T.Store(s.buffer, (idx,), self.bcast(value))
+        if isinstance(s, T.Seq):
+            return T.Seq(tuple(self.stmt(x) for x in s.stmts))
+        if isinstance(s, T.For):
+            if _is_vec(self.expr(s.min)) or _is_vec(self.expr(s.extent)):
+                raise _Scalarize()
+            return T.For(s.var, s.min, s.extent, "serial" if s.kind == "vectorized" else s.kind,
+                         self.stmt(s.body), s.thread)
+        if isinstance(s, T.IfThenElse) and not _is_vec(self.expr(s.cond)):
+            other = self.stmt(s.else_case) if s.else_case is not None else None
+            return T.IfThenElse(s.cond, self.stmt(s.then_case), other)
+        if isinstance(s, T.Nop):
+            return s
+        raise _Scalarize()
+
+    # -- expressions -------------------------------------------------------------
+    def expr(self, e):
+        if e is self.var:
+            return self.ramp
+        if isinstance(e, (E.Const, E.Var)):
+            return e
+        if isinstance(e, E.Binary):
+            return self.binary(e.op, self.expr(e.a), self.expr(e.b), e)
+        if isinstance(e, E.Load):
+            idx = self.expr(e.indices[0])
+            if not _is_vec(idx):
+                return e if idx is e.indices[0] else E.Load(e.buffer, (idx,), e.dtype)
+            return E.Load(e.buffer, (idx,), dt.with_lanes(e.dtype, self.lanes))
+        return self.lanewise(e)
+
+    def binary(self, op, a, b, orig):
+        if not _is_vec(a) and not _is_vec(b):
+            return orig if (a is orig.a and b is orig.b) else E.Binary(op, a, b, orig.dtype)
+        ramp = self._ramp_arith(op, a, b)
+        if ramp is not None:
+            return ramp
+        vt = dt.with_lanes(orig.dtype, self.lanes)
+        return E.Binary(op, self.bcast(a), self.bcast(b), vt)
+
+    def _ramp_arith(self, op, a, b):
+        """Keep affine index arithmetic as a ramp so loads stay contiguous."""
+        ra, rb = isinstance(a, E.Ramp), isinstance(b, E.Ramp)
+        if op in ("add", "sub") and ra and not _is_vec(b):
+            return E.Ramp(E.binary(op, a.base, b), a.stride, a.lanes, a.dtype)
+        if op == "add" and rb and not _is_vec(a):
+            return E.Ramp(E.binary(op, a, b.base), b.stride, b.lanes, b.dtype)
+        if op == "mul" and ra and isinstance(b, E.Const):
+            return E.Ramp(a.base * b, a.stride * b, a.lanes, a.dtype)
+        if op == "mul" and rb and isinstance(a, E.Const):
+            return E.Ramp(b.base * a, b.stride * a, b.lanes, b.dtype)
+        if op in ("add", "sub") and ra and rb:
+            return E.Ramp(E.binary(op, a.base, b.base), E.binary(op, a.stride, b.stride),
+                          a.lanes, a.dtype)
+        return None
+
+    def lanewise(self, e):
+        """Unary, Compare, Select, Cast, Call: vector if any operand is."""
+        parts = {}
+        new = map_children(e, lambda c: parts.setdefault(id(c), self.expr(c)))
+        if not any(_is_vec(v) for v in parts.values()):
+            return new
+        new = map_children(e, lambda c: self.bcast(parts[id(c)]))
+        return replace(new, dtype=dt.with_lanes(e.dtype, self.lanes))
