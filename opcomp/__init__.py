@@ -19,6 +19,6 @@ from .trace import Trace  # noqa: F401
 from .target import Target, TargetError, parse_target  # noqa: F401
 from .lower import lower  # noqa: F401
 from .runtime import ArgumentError, Module, benchmark, load_module  # noqa: F401
-from .build import build, register_backend  # noqa: F401
+from .build import build, register_backend, runtime_threads  # noqa: F401
 
 __version__ = "0.1.0"

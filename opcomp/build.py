@@ -50,3 +50,9 @@ def build(sch, args=None, target="llvm", name: str = "main", **options):
     backend = get_backend(target.kind)
     artifact = compile_cached(func, target, backend)
     return Module(func, backend.load(artifact), artifact, target)
+
+
+def runtime_threads() -> int:
+    """Threads the CPU thread pool runs parallel loops on (OPCOMP_NUM_THREADS)."""
+    from codegen.threadpool import num_threads
+    return num_threads()
