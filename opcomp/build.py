@@ -34,19 +34,20 @@ def get_backend(kind: str):
 
 
 def build(sch, args=None, target="llvm", name: str = "main", **options):
-    """Compile a schedule (or an already lowered PrimFunc) into a callable Module."""
+    """Compile a schedule (or an already lowered PrimFunc) into a callable Module.
+
+    options: bounds_check=True (every access asserted; an out-of-bounds access
+    raises instead of touching memory), fast_math=True.
+    """
     from .compile_cache import compile_cached
     from .runtime import Module
     target = parse_target(target)
     if isinstance(sch, T.PrimFunc):
         func = sch
     elif isinstance(sch, Schedule):
-        func = lower(sch, args, name=name, target=target)
+        func = lower(sch, args, name=name, target=target, **options)
     else:
         raise TypeError(f"build: expected a schedule or a lowered function, got {sch!r}")
-    if options:
-        func = T.PrimFunc(func.name, func.params, func.body, func.size_vars,
-                          func.attrs + tuple(sorted(options.items())))
     backend = get_backend(target.kind)
     artifact = compile_cached(func, target, backend)
     return Module(func, backend.load(artifact), artifact, target)

@@ -207,8 +207,12 @@ def _check_target(sch, target) -> None:
                                     f"loops of {st.name}: {st.loops_str()}")
 
 
-def lower(sch: Schedule, args, name: str = "main", target=None) -> T.PrimFunc:
-    """The loop IR of a schedule, after the standard passes (see passes.PIPELINE)."""
+def lower(sch: Schedule, args, name: str = "main", target=None, **options) -> T.PrimFunc:
+    """The loop IR of a schedule, after the standard passes (see passes.PIPELINE).
+
+    options become function attributes: bounds_check=True asserts every access,
+    fast_math=True lets the backend reassociate floating point.
+    """
     from .passes import run_pipeline
     from .target import parse_target
     if not isinstance(sch, Schedule):
@@ -216,8 +220,8 @@ def lower(sch: Schedule, args, name: str = "main", target=None) -> T.PrimFunc:
     target = parse_target(target) if target is not None else None
     _check_target(sch, target)
     body, params = schedule_to_stmt(sch, _check_args(args), target)
-    func = T.PrimFunc(name, tuple(params), body, _size_vars(params),
-                      (("target", str(target) if target else "llvm"),))
+    attrs = (("target", str(target) if target else "llvm"),) + tuple(sorted(options.items()))
+    func = T.PrimFunc(name, tuple(params), body, _size_vars(params), attrs)
     return run_pipeline(func)
 
 

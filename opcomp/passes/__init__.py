@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from .. import tir as T
 from ..simplify import simplify
+from .bounds import insert_bounds_checks
 from .flatten import flatten_storage
 from .partition import partition_loops
 from .vectorize import vectorize_loops
@@ -21,10 +22,16 @@ def simplify_func(func: T.PrimFunc) -> T.PrimFunc:
     return replace(func, body=simplify(func.body))
 
 
+def bounds_check_if_asked(func: T.PrimFunc) -> T.PrimFunc:
+    """Assert every access in range when built with bounds_check=True."""
+    return insert_bounds_checks(func) if func.attr("bounds_check") else func
+
+
 PIPELINE = (
     ("simplify", simplify_func),
     ("partition_loops", partition_loops),
     ("simplify_partitioned", simplify_func),
+    ("bounds_check", bounds_check_if_asked),
     ("flatten_storage", flatten_storage),
     ("vectorize_loops", vectorize_loops),
 )

@@ -17,6 +17,7 @@ from dataclasses import replace
 from .. import dtype as dt
 from .. import expr as E
 from .. import tir as T
+from ..simplify import simplify_expr
 from ..visit import map_children
 
 
@@ -101,6 +102,12 @@ class _Vectorizer:
 
     def _ramp_arith(self, op, a, b):
         """Keep affine index arithmetic as a ramp so loads stay contiguous."""
+        r = self._ramp_parts(op, a, b)
+        if r is None:
+            return None
+        return E.Ramp(simplify_expr(r.base), simplify_expr(r.stride), r.lanes, r.dtype)
+
+    def _ramp_parts(self, op, a, b):
         ra, rb = isinstance(a, E.Ramp), isinstance(b, E.Ramp)
         if op in ("add", "sub") and ra and not _is_vec(b):
             return E.Ramp(E.binary(op, a.base, b), a.stride, a.lanes, a.dtype)

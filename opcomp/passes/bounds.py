@@ -1,0 +1,95 @@
+"""Bounds checking (build option bounds_check=True): every access asserts its index.
+
+    C[i] = A[i + 1]          ->   assert 0 <= i + 1 && i + 1 < 100, "A[i + 1] ..."
+                                  assert 0 <= i && i < 100, "C[i] ..."
+                                  C[i] = A[i + 1]
+
+A load under a select arm is checked only where that arm is taken, so a
+guarded read such as select(i > 0, A[i - 1], 0) passes.  A failed assert
+makes the kernel return a non-zero code, which the runtime raises as an error
+naming the access; nothing past the failed access is touched.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .. import expr as E
+from .. import tir as T
+from ..printer import expr_str
+from ..simplify import simplify_expr
+from ..visit import map_children
+
+
+def insert_bounds_checks(func: T.PrimFunc) -> T.PrimFunc:
+    return replace(func, body=_stmt(func.body))
+
+
+def _stmt(s):
+    if isinstance(s, T.Store):
+        checks = _load_checks(s.value, None) + [(None, s.buffer, s.indices)]
+        for i in s.indices:
+            checks = _load_checks(i, None) + checks
+        return _wrap(checks, s)
+    if isinstance(s, T.IfThenElse):
+        new = map_children(s, lambda c: _stmt(c) if isinstance(c, T.Stmt) else c)
+        return _wrap(_load_checks(s.cond, None), new)
+    if isinstance(s, T.Stmt):
+        return map_children(s, lambda c: _stmt(c) if isinstance(c, T.Stmt) else c)
+    return s
+
+
+def _load_checks(e, path):
+    """(path condition, buffer, indices) for each load in e, in evaluation order."""
+    out = []
+    if isinstance(e, E.Select):
+        out += _load_checks(e.cond, path)
+        out += _load_checks(e.a, _and(path, e.cond))
+        out += _load_checks(e.b, _and(path, E.unary("not", e.cond)))
+        return out
+    if isinstance(e, E.Load):
+        for i in e.indices:
+            out += _load_checks(i, path)
+        return out + [(path, e.buffer, e.indices)]
+    if isinstance(e, E.Expr):
+        map_children(e, lambda c: (out.extend(_load_checks(c, path)), c)[1])
+    return out
+
+
+def _and(a, b):
+    return b if a is None else E.binary("and", a, b)
+
+
+def _in_bounds(buf, indices):
+    cond = None
+    for i, extent in zip(indices, buf.shape):
+        ok = E.binary("and", E.compare("ge", i, E.const(0, i.dtype)),
+                      E.compare("lt", i, E.cast(extent, i.dtype)))
+        cond = _and(cond, ok)
+    return cond
+
+
+def _wrap(checks, stmt):
+    for path, buf, idx in reversed(checks):
+        cond = simplify_expr(_in_bounds(buf, idx))
+        if E.is_const(cond, True):
+            continue
+        if path is not None:
+            cond = E.binary("or", E.unary("not", path), cond)
+        shape = ", ".join(expr_str(x) for x in buf.shape)
+        msg = (f"out-of-bounds access {buf.name}[{', '.join(expr_str(i) for i in idx)}] "
+               f"(shape {shape})")
+        stmt = T.Assert(cond, msg, stmt)
+    return stmt
+
+
+def assert_messages(func: T.PrimFunc) -> list:
+    """Messages of the Assert statements in program (pre-order) order: code k+1 is entry k."""
+    out = []
+
+    def go(s):
+        if isinstance(s, T.Assert):
+            out.append(s.message)
+        if isinstance(s, T.Stmt):
+            map_children(s, lambda c: (go(c), c)[1] if isinstance(c, T.Stmt) else c)
+    go(func.body)
+    return out
