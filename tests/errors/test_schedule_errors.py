@@ -1,0 +1,659 @@
+"""One test per schedule misuse: the error names the primitive, the stage, the
+axis and the rule, and the schedule is left exactly as it was."""
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+import pytest
+
+import opcomp as oc
+
+N = 64
+
+
+def matmul(n=N):
+    A = oc.placeholder((n, n), name="A")
+    B = oc.placeholder((n, n), name="B")
+    k = oc.reduce_axis(n, "k")
+    C = oc.compute((n, n), lambda i, j: oc.sum(A[i, k] * B[k, j], axis=k), name="C")
+    return A, B, C
+
+
+def chain(n=N, length=3):
+    """A -> B -> C (-> D): elementwise stages, the last one the output."""
+    def plus_one(p, name):
+        return oc.compute((n, n), lambda i, j: p[i, j] + 1.0, name=name)
+    ts = [oc.placeholder((n, n), name="A")]
+    for name in "BCD"[:length - 1]:
+        ts.append(plus_one(ts[-1], name))
+    return ts
+
+
+def snapshot(s):
+    """Everything a primitive may change, by name."""
+    def name(x):
+        return x.name if x is not None else None
+    return len(s.trace), s.trace.to_json(), [
+        (st.name, id(st.op), st.scope, st.attach_type, name(st.attach_stage), name(st.attach_ivar),
+         [iv.name for iv in st.leaf_iter_vars], [iv.name for iv in st.all_iter_vars],
+         len(st.relations), sorted((iv.name, a) for iv, a in st.annotations.items()))
+        for st in s.stages]
+
+
+@contextmanager
+def unchanged(s):
+    before = snapshot(s)
+    yield
+    assert snapshot(s) == before
+
+
+def raises(primitive, stage, axis, rule):
+    """The error template: '<primitive>: stage <S>, axis <a>: ...<rule>...; loops of <S>: [...]'."""
+    head = re.escape(f"{primitive}: stage {stage}, axis {axis}: ")
+    return pytest.raises(oc.ScheduleError,
+                         match=f"^{head}.*{re.escape(rule)}.*; loops of {re.escape(stage)}: \\[")
+
+
+# -- split / tile -------------------------------------------------------------------
+
+def test_split_factor_zero():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("split", "C", "i", "factor must be a positive int, got 0"):
+        s[C].split(C.op.axis[0], factor=0)
+
+
+def test_split_factor_negative():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("split", "C", "j", "factor must be a positive int, got -4"):
+        s[C].split(C.op.axis[1], factor=-4)
+
+
+def test_split_nparts_zero():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("split", "C", "k", "nparts must be a positive int, got 0"):
+        s[C].split(C.op.reduce_axis[0], nparts=0)
+
+
+def test_split_both_factor_and_nparts():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("split", "C", "i", "give exactly one of factor= or nparts="):
+        s[C].split(C.op.axis[0], factor=4, nparts=4)
+
+
+def test_split_neither():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("split", "C", "i", "give exactly one of factor= or nparts="):
+        s[C].split(C.op.axis[0])
+
+
+@pytest.mark.parametrize("factor", [2.5, "4", True, 4.0])
+def test_split_non_int_factor(factor):
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("split", "C", "i", f"factor must be a positive int, got {factor!r}"):
+        s[C].split(C.op.axis[0], factor=factor)
+
+
+def test_split_axis_of_other_stage():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("split", "C", "i",
+                              "axis is not a loop of this stage (it belongs to stage B)"):
+        s[C].split(B.op.axis[0], factor=4)
+
+
+def test_split_axis_of_other_computation():
+    A, B, C = chain()
+    other = matmul()[2]
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("split", "C", "i",
+                              "axis is not a loop of this stage (it is not an axis of this stage)"):
+        s[C].split(other.op.axis[0], factor=4)
+
+
+def test_split_axis_already_split():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    s[C].split(C.op.axis[0], factor=8)
+    with unchanged(s), raises("split", "C", "i", "axis was already split or fused; use its new axes"):
+        s[C].split(C.op.axis[0], factor=4)
+
+
+def test_split_annotated_axis():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    s[C].unroll(C.op.axis[1])
+    with unchanged(s), raises("split", "C", "j", "axis is already annotated unrolled"):
+        s[C].split(C.op.axis[1], factor=4)
+
+
+def test_split_placeholder():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("split", "A", "i", "an input placeholder has no loops to schedule"):
+        s[A].split(C.op.axis[0], factor=4)
+
+
+def test_split_not_an_axis():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("split", "C", "i", "expected a loop axis (IterVar), got Var"):
+        s[C].split(C.op.axis[0].var, factor=4)
+
+
+def test_tile_same_axis():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    i = C.op.axis[0]
+    with unchanged(s), raises("tile", "C", "i", "tile needs two different axes"):
+        s[C].tile(i, i, 8, 8)
+
+
+def test_tile_factor_zero():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("tile", "C", "j", "factor must be a positive int, got 0"):
+        s[C].tile(*C.op.axis, 8, 0)
+
+
+def test_tile_annotated_axis():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    s[C].parallel(C.op.axis[0])
+    with unchanged(s), raises("tile", "C", "i", "axis is already annotated parallel"):
+        s[C].tile(*C.op.axis, 8, 8)
+
+
+# -- fuse / reorder ---------------------------------------------------------------------
+
+def test_fuse_no_axes():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("fuse", "C", "-", "needs at least one axis"):
+        s[C].fuse()
+
+
+def test_fuse_not_adjacent():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    jo, ji = s[C].split(C.op.axis[1], factor=8)
+    with unchanged(s), raises("fuse", "C", "j.inner",
+                              "axes to fuse must be adjacent loops, given outer to inner"):
+        s[C].fuse(C.op.axis[0], ji)
+
+
+def test_fuse_wrong_order():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    i, j = C.op.axis
+    with unchanged(s), raises("fuse", "C", "i",
+                              "axes to fuse must be adjacent loops, given outer to inner"):
+        s[C].fuse(j, i)
+
+
+def test_fuse_data_with_reduce():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("fuse", "C", "k", "cannot fuse a data axis with a reduction axis"):
+        s[C].fuse(C.op.axis[1], C.op.reduce_axis[0])
+
+
+def test_fuse_annotated_axis():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    s[C].parallel(C.op.axis[0])
+    with unchanged(s), raises("fuse", "C", "i", "axis is already annotated parallel"):
+        s[C].fuse(*C.op.axis)
+
+
+def test_reorder_duplicate():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    i, j = C.op.axis
+    with unchanged(s), raises("reorder", "C", "i", "axis is listed twice"):
+        s[C].reorder(i, j, i)
+
+
+def test_reorder_axis_of_other_stage():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("reorder", "C", "j",
+                              "axis is not a loop of this stage (it belongs to stage B)"):
+        s[C].reorder(C.op.axis[0], B.op.axis[1])
+
+
+# -- annotations --------------------------------------------------------------------------
+
+def test_vectorize_reduce_axis():
+    A, B, C = matmul(16)
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("vectorize", "C", "k", "cannot vectorize a reduction axis "
+                              "(lanes would race on the accumulator); vectorize a data axis"):
+        s[C].vectorize(C.op.reduce_axis[0])
+
+
+def test_vectorize_symbolic_extent():
+    n = oc.var("n")
+    A = oc.placeholder((n,), name="A")
+    C = oc.compute((n,), lambda i: A[i] * 2.0, name="C")
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("vectorize", "C", "i", "extent n is not a constant; split by a "
+                              "constant factor and vectorize the inner axis"):
+        s[C].vectorize(C.op.axis[0])
+
+
+def test_vectorize_too_many_lanes():
+    A, B = chain(n=128, length=2)
+    s = oc.create_schedule(B)
+    with unchanged(s), raises("vectorize", "B", "j", "extent 128 exceeds 64 lanes; split it first"):
+        s[B].vectorize(B.op.axis[1])
+
+
+def test_parallel_reduce_axis():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("parallel", "C", "k", "cannot parallelize a reduction axis "
+                              "(iterations would race on the output)"):
+        s[C].parallel(C.op.reduce_axis[0])
+
+
+@pytest.mark.parametrize("first, second, kind", [
+    ("unroll", "vectorize", "unrolled"), ("vectorize", "parallel", "vectorized"),
+    ("parallel", "unroll", "parallel")])
+def test_annotate_twice_differently(first, second, kind):
+    A, B = chain(n=16, length=2)
+    s = oc.create_schedule(B)
+    j = B.op.axis[1]
+    getattr(s[B], first)(j)
+    with unchanged(s), raises(second, "B", "j", f"axis is already annotated {kind}"):
+        getattr(s[B], second)(j)
+
+
+def test_bind_not_thread_axis():
+    A, B = chain(length=2)
+    s = oc.create_schedule(B)
+    with unchanged(s), raises("bind", "B", "i", "expected oc.thread_axis(...), got 'threadIdx.x'"):
+        s[B].bind(B.op.axis[0], "threadIdx.x")
+
+
+def test_bind_same_thread_twice():
+    A, B = chain(length=2)
+    s = oc.create_schedule(B)
+    s[B].bind(B.op.axis[0], oc.thread_axis("threadIdx.x"))
+    with unchanged(s), raises("bind", "B", "j", "threadIdx.x is already bound to axis i"):
+        s[B].bind(B.op.axis[1], oc.thread_axis("threadIdx.x"))
+
+
+def test_bind_axis_to_second_thread():
+    A, B = chain(length=2)
+    s = oc.create_schedule(B)
+    s[B].bind(B.op.axis[0], oc.thread_axis("blockIdx.x"))
+    with unchanged(s), raises("bind", "B", "i", "axis is already annotated thread"):
+        s[B].bind(B.op.axis[0], oc.thread_axis("threadIdx.x"))
+
+
+@pytest.mark.xfail(strict=True, reason="bug: bind accepts a reduction axis (threads would race "
+                   "on the accumulator, as parallel() already refuses)")
+def test_bind_reduce_axis():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match="^bind: stage C, axis k: "):
+        s[C].bind(C.op.reduce_axis[0], oc.thread_axis("threadIdx.x"))
+
+
+def test_bind_on_llvm_target():
+    A, B = chain(length=2)
+    s = oc.create_schedule(B)
+    xo, xi = s[B].split(B.op.axis[0], factor=8)
+    s[B].bind(xo, oc.thread_axis("blockIdx.x"))
+    with unchanged(s), raises("bind", "B", "i.outer",
+                              "binding blockIdx.x needs a GPU target, but the target is llvm"):
+        oc.lower(s, [A, B], target="llvm")
+
+
+def test_thread_axis_unknown_tag():
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "thread_axis: unknown tag 'threadIdx.w'; valid: blockIdx.x, blockIdx.y")):
+        oc.thread_axis("threadIdx.w")
+
+
+# -- compute_at / compute_inline / compute_root ----------------------------------------
+
+def diamond(n=N):
+    """A -> B, A -> C, D = B + C: B and C are siblings."""
+    A = oc.placeholder((n, n), name="A")
+    B = oc.compute((n, n), lambda i, j: A[i, j] + 1.0, name="B")
+    C = oc.compute((n, n), lambda i, j: A[i, j] * 2.0, name="C")
+    D = oc.compute((n, n), lambda i, j: B[i, j] + C[i, j], name="D")
+    return A, B, C, D
+
+
+def test_compute_at_non_consumer():
+    A, B, C, D = diamond()
+    s = oc.create_schedule(D)
+    with unchanged(s), raises("compute_at", "B", "i", "stage C does not consume B"):
+        s[B].compute_at(s[C], C.op.axis[0])
+
+
+def test_compute_at_self():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("compute_at", "B", "i", "cannot compute a stage at itself"):
+        s[B].compute_at(s[B], B.op.axis[0])
+
+
+def test_compute_at_axis_not_of_target():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("compute_at", "C", "i",
+                              "axis is not a loop of this stage (it belongs to stage B)"):
+        s[B].compute_at(s[C], B.op.axis[0])
+
+
+def test_compute_at_target_not_stage():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("compute_at", "B", "i", "target must be a stage (s[T]), got Tensor(C"):
+        s[B].compute_at(C, C.op.axis[0])
+
+
+def test_compute_at_output():
+    A, B, C = chain()
+    s = oc.create_schedule([B, C])
+    with unchanged(s), raises("compute_at", "B", "i",
+                              "an output tensor cannot be computed at another stage"):
+        s[B].compute_at(s[C], C.op.axis[0])
+
+
+def test_compute_at_inlined_target():
+    A, B, C, D = chain(length=4)
+    s = oc.create_schedule(D)
+    s[C].compute_inline()
+    with unchanged(s), raises("compute_at", "B", "i", "target stage C is inlined"):
+        s[B].compute_at(s[C], C.op.axis[0])
+
+
+@pytest.mark.parametrize("primitive", ["compute_inline", "compute_root"])
+def test_compute_inline_or_root_placeholder(primitive):
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises(primitive, "A", "-", "an input placeholder is not computed"):
+        getattr(s[A], primitive)()
+
+
+def test_compute_at_placeholder():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("compute_at", "A", "-", "an input placeholder is not computed"):
+        s[A].compute_at(s[B], B.op.axis[0])
+
+
+def test_compute_at_producer_with_other_consumer():
+    A, B, C, D = diamond()
+    E = oc.compute((N, N), lambda i, j: B[i, j] * C[i, j], name="E")     # B is read by D and E
+    s = oc.create_schedule([D, E])
+    s[B].compute_at(s[D], D.op.axis[0])
+    with unchanged(s), raises("compute_at", "B", "i", "but compute_at needs D to be its only consumer"):
+        oc.lower(s, [A, D, E])
+
+
+@pytest.mark.xfail(strict=True, reason="bug: splitting the loop a stage is computed at leaves a "
+                   "dangling attach point; lower() then fails with a bare ValueError from list.index")
+def test_split_axis_with_attached_stage():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    s[B].compute_at(s[C], C.op.axis[0])
+    with pytest.raises(oc.ScheduleError, match="compute_at|split"):
+        s[C].split(C.op.axis[0], factor=4)
+        oc.lower(s, [A, C])
+
+
+@pytest.mark.xfail(strict=True, reason="bug: an argument tensor whose stage is computed at another "
+                   "stage is re-allocated inside the loop (shadowing the parameter), so the "
+                   "argument is never written")
+def test_lower_attached_stage_in_args():
+    A, B, C = chain(n=16)
+    s = oc.create_schedule(C)
+    xo, xi = s[C].split(C.op.axis[0], factor=4)
+    s[B].compute_at(s[C], xo)
+    try:
+        text = str(oc.lower(s, [A, B, C]))
+    except oc.ScheduleError as e:           # refusing it is a fix too
+        assert "B" in str(e)
+        return
+    assert "B = alloc" not in text
+
+
+def test_compute_inline_reduction():
+    A, B, C = matmul()
+    D = oc.compute((N, N), lambda i, j: C[i, j] + 1.0, name="D")
+    s = oc.create_schedule(D)
+    with unchanged(s), raises("compute_inline", "C", "-", "cannot inline a reduction"):
+        s[C].compute_inline()
+
+
+def test_compute_inline_output():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("compute_inline", "C", "-", "cannot inline an output tensor"):
+        s[C].compute_inline()
+
+
+def test_compute_inline_with_attached_stage():
+    A, B, C, D = chain(length=4)
+    s = oc.create_schedule(D)
+    s[B].compute_at(s[C], C.op.axis[1])
+    with unchanged(s), raises("compute_inline", "C", "-", "stage B is computed at this stage"):
+        s[C].compute_inline()
+
+
+# -- cache_read / cache_write -----------------------------------------------------------
+
+def test_cache_write_after_split():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    s[C].split(C.op.axis[0], factor=8)
+    with unchanged(s), raises("cache_write", "C", "-",
+                              "cache_write must come before other primitives on this stage"):
+        s.cache_write(C, "local")
+
+
+def test_cache_write_after_compute_at():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    s[B].compute_at(s[C], C.op.axis[0])
+    with unchanged(s), raises("cache_write", "B", "-",
+                              "cache_write must come before other primitives on this stage"):
+        s.cache_write(B, "local")
+
+
+@pytest.mark.xfail(strict=True, reason="bug: cache_write accepts a stage that another stage is "
+                   "computed at; lower() then blames compute_at ('read by C.local')")
+def test_cache_write_with_attached_stage():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    s[B].compute_at(s[C], C.op.axis[0])
+    with unchanged(s), pytest.raises(oc.ScheduleError, match="^cache_write: stage C"):
+        s.cache_write(C, "local")
+
+
+def test_cache_write_placeholder():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("cache_write", "A", "-", "an input placeholder is not computed"):
+        s.cache_write(A, "local")
+
+
+def test_cache_write_bad_scope():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "cache_write: stage C, axis -: unknown scope 'register'; valid: global, shared, local")):
+        s.cache_write(C, "register")
+
+
+def test_cache_read_bad_scope():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "cache_read: stage A, axis -: unknown scope 'texture'; valid: global, shared, local")):
+        s.cache_read(A, "texture", [C])
+
+
+@pytest.mark.xfail(strict=True, reason="bug: the unknown-scope message lacks the template's "
+                   "'; loops of <S>: [...]' tail (cache_stage._check_scope)")
+def test_cache_read_bad_scope_follows_template():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with raises("cache_read", "A", "-", "unknown scope 'texture'"):
+        s.cache_read(A, "texture", [C])
+
+
+def test_cache_read_non_reader():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("cache_read", "A", "-", "reader C does not read A directly"):
+        s.cache_read(A, "shared", [C])
+
+
+@pytest.mark.xfail(strict=True, reason="bug: cache_read with no readers adds a copy stage "
+                   "nobody reads (lowered and computed for nothing)")
+def test_cache_read_no_readers():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match="^cache_read: stage A"):
+        s.cache_read(A, "shared", [])
+
+
+# -- schedules, lower ---------------------------------------------------------------------
+
+def test_schedule_unknown_tensor():
+    A, B, C = chain()
+    X = oc.placeholder((4,), name="X")
+    s = oc.create_schedule(C)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "schedule: tensor X is not part of this schedule's computation")):
+        s[X]
+
+
+def test_create_schedule_non_tensor():
+    A, B, C = chain()
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "create_schedule: outputs must be tensors, got 3")):
+        oc.create_schedule([C, 3])
+
+
+@pytest.mark.xfail(strict=True, reason="bug: create_schedule([]) makes an empty schedule")
+def test_create_schedule_no_outputs():
+    with pytest.raises(oc.ScheduleError, match="^create_schedule: "):
+        oc.create_schedule([])
+
+
+def test_lower_missing_input():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "lower: tensor A is an input of the computation but is not in the argument list")):
+        oc.lower(s, [C])
+
+
+def test_lower_missing_output():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "lower: output tensor C is not in the argument list")):
+        oc.lower(s, [A, B])
+
+
+def test_lower_duplicate_arg():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "lower: tensor A appears twice in args")):
+        oc.lower(s, [A, C, A])
+
+
+def test_lower_args_not_tensors():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "lower: args must be tensors, got 'C'")):
+        oc.lower(s, [A, "C"])
+
+
+@pytest.mark.parametrize("args", [[], None, "AC"])
+def test_lower_args_not_a_list(args):
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "lower: args must be a non-empty list of tensors (inputs and outputs)")):
+        oc.lower(s, args)
+
+
+def test_lower_not_a_schedule():
+    A, B, C = chain()
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "lower: expected a schedule from oc.create_schedule, got Tensor(C")):
+        oc.lower(C, [A, C])
+
+
+# -- trace replay -------------------------------------------------------------------------
+
+def test_trace_malformed_json():
+    bad = ['{"primitive": "split"}', '[1, 2]', '[{"primitive": "eval", "stage": "C", "args": {}}]',
+           '[{"primitive": "split", "stage": 3, "args": {}}]']
+    for text in bad:
+        with pytest.raises(oc.ScheduleError, match=re.escape(
+                "trace: malformed trace JSON (expected a list of {primitive, stage, args} records)")):
+            oc.Trace.from_json(text)
+
+
+@pytest.mark.xfail(strict=True, reason="bug: Trace.from_json lets json.JSONDecodeError escape "
+                   "instead of raising ScheduleError")
+def test_trace_not_json():
+    with pytest.raises(oc.ScheduleError, match="^trace: malformed trace JSON"):
+        oc.Trace.from_json("split C i 4")
+
+
+def test_trace_unknown_axis():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    trace = oc.Trace.from_json('[{"primitive": "split", "stage": "C", '
+                               '"args": {"axis": "q", "factor": 4}}]')
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: stage C has no axis named 'q'; loops of C: [i, j, k]")):
+        trace.apply(s)
+
+
+def test_trace_unknown_stage():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    trace = oc.Trace.from_json('[{"primitive": "compute_inline", "stage": "Z", "args": {}}]')
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "schedule: no stage named 'Z'; stages: ['A', 'B', 'C']")):
+        trace.apply(s)
+
+
+def test_trace_invalid_primitive_arguments():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    trace = oc.Trace.from_json('[{"primitive": "split", "stage": "C", '
+                               '"args": {"axis": "i", "factor": 0}}]')
+    with unchanged(s), raises("split", "C", "i", "factor must be a positive int, got 0"):
+        trace.apply(s)
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a trace record missing an argument raises KeyError "
+                   "from trace._replay instead of ScheduleError")
+def test_trace_missing_argument():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    trace = oc.Trace.from_json('[{"primitive": "split", "stage": "C", "args": {}}]')
+    with unchanged(s), pytest.raises(oc.ScheduleError, match="^trace: "):
+        trace.apply(s)

@@ -1,0 +1,183 @@
+"""Trace round trip: primitives -> JSON -> replay on a fresh schedule of the same
+computation gives the same loops, annotations, attach points and lowered IR."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import opcomp as oc
+
+N = 48
+
+
+def matmul(n=N):
+    A = oc.placeholder((n, n), name="A")
+    B = oc.placeholder((n, n), name="B")
+    k = oc.reduce_axis(n, "k")
+    C = oc.compute((n, n), lambda i, j: oc.sum(A[i, k] * B[k, j], axis=k), name="C")
+    return [A, B, C]
+
+
+def chain(n=N):
+    """A -> B -> C -> D, elementwise."""
+    A = oc.placeholder((n, n), name="A")
+    B = oc.compute((n, n), lambda i, j: A[i, j] + 1.0, name="B")
+    C = oc.compute((n, n), lambda i, j: B[i, j] * 2.0, name="C")
+    D = oc.compute((n, n), lambda i, j: C[i, j] - B[i, j], name="D")
+    return [A, B, C, D]
+
+
+def state(s):
+    def name(x):
+        return x.name if x is not None else None
+    return [(st.name, st.scope, [iv.name for iv in st.leaf_iter_vars],
+             sorted((iv.name, a) for iv, a in st.annotations.items()),
+             st.attach_type, name(st.attach_stage), name(st.attach_ivar))
+            for st in s.stages]
+
+
+def round_trip(args, schedule_it, target=None):
+    """Apply schedule_it to a schedule, replay its JSON trace on a fresh one, compare."""
+    out = args[-1]
+    s = oc.create_schedule(out)
+    schedule_it(s, *args)
+    text = s.trace.to_json()
+    s2 = oc.create_schedule(out)
+    oc.Trace.from_json(text).apply(s2)
+    assert state(s2) == state(s)
+    assert s2.trace.to_json() == text
+    assert str(oc.lower(s2, args, target=target)) == str(oc.lower(s, args, target=target))
+    return s, json.loads(text)
+
+
+def test_round_trip_split_factor():
+    def sch(s, A, B, C):
+        s[C].split(C.op.axis[0], factor=5)
+    s, recs = round_trip(matmul(), sch)
+    assert recs == [{"primitive": "split", "stage": "C", "args": {
+        "axis": "i", "factor": 5, "nparts": None, "results": ["i.outer", "i.inner"]}}]
+
+
+def test_round_trip_split_nparts():
+    def sch(s, A, B, C):
+        s[C].split(C.op.reduce_axis[0], nparts=7)
+    round_trip(matmul(), sch)
+
+
+def test_round_trip_tile():
+    def sch(s, A, B, C):
+        s[C].tile(*C.op.axis, 8, 16)
+    s, recs = round_trip(matmul(), sch)
+    assert [r["primitive"] for r in recs] == ["split", "split", "reorder"]
+
+
+def test_round_trip_fuse():
+    def sch(s, A, B, C):
+        s[C].fuse(*C.op.axis)
+    s, _ = round_trip(matmul(), sch)
+    assert [iv.name for iv in s[s.outputs[0]].leaf_iter_vars] == ["i.j.fused", "k"]
+
+
+def test_round_trip_reorder():
+    def sch(s, A, B, C):
+        i, j = C.op.axis
+        io, ii = s[C].split(i, factor=4)
+        s[C].reorder(C.op.reduce_axis[0], ii, io)
+    round_trip(matmul(), sch)
+
+
+@pytest.mark.parametrize("primitive", ["vectorize", "unroll", "parallel"])
+def test_round_trip_annotation(primitive):
+    def sch(s, A, B, C):
+        io, ii = s[C].split(C.op.axis[1], factor=8)
+        getattr(s[C], primitive)(io if primitive == "parallel" else ii)
+    round_trip(matmul(), sch)
+
+
+def test_round_trip_bind():
+    def sch(s, A, B, C):
+        bx, tx = s[C].split(C.op.axis[0], factor=16)
+        s[C].bind(bx, oc.thread_axis("blockIdx.x"))
+        s[C].bind(tx, oc.thread_axis("threadIdx.x"))
+    round_trip(matmul(), sch, target="cuda")
+
+
+def test_round_trip_compute_at():
+    def sch(s, A, B, C, D):
+        xo, xi = s[D].split(D.op.axis[0], factor=8)
+        s[C].compute_at(s[D], xo)
+    round_trip(chain(), sch)
+
+
+def test_round_trip_compute_inline():
+    def sch(s, A, B, C, D):
+        s[C].compute_inline()
+    round_trip(chain(), sch)
+
+
+def test_round_trip_compute_root():
+    def sch(s, A, B, C, D):
+        s[C].compute_inline()
+        s[C].compute_root()
+    s, _ = round_trip(chain(), sch)
+    assert all(st.attach_type == "root" for st in s.stages)
+
+
+def test_round_trip_cache_read():
+    def sch(s, A, B, C):
+        AA = s.cache_read(A, "shared", [C])
+        io, ii = s[C].split(C.op.axis[0], factor=8)
+        s[AA].compute_at(s[C], io)
+    s, recs = round_trip(matmul(), sch)
+    assert recs[0] == {"primitive": "cache_read", "stage": "A",
+                       "args": {"scope": "shared", "readers": ["C"], "results": ["A.shared"]}}
+
+
+def test_round_trip_cache_write():
+    def sch(s, A, B, C):
+        CL = s.cache_write(C, "local")
+        io, ii = s[C].split(C.op.axis[0], factor=8)
+        s[CL].compute_at(s[C], io)
+        s[CL].unroll(s[CL].op.axis[0])
+    s, recs = round_trip(matmul(), sch)
+    assert recs[0] == {"primitive": "cache_write", "stage": "C",
+                       "args": {"scope": "local", "results": ["C.local"]}}
+
+
+def test_round_trip_everything_together():
+    def sch(s, A, B, C):
+        CL = s.cache_write(C, "local")
+        AA = s.cache_read(A, "local", [CL])
+        xo, yo, xi, yi = s[C].tile(*C.op.axis, 8, 8)
+        f = s[C].fuse(xo, yo)
+        s[C].parallel(f)
+        s[C].vectorize(yi)
+        s[CL].compute_at(s[C], f)
+        ko, ki = s[CL].split(s[CL].op.reduce_axis[0], factor=4)
+        s[CL].reorder(ko, ki, *s[CL].op.axis)
+        s[CL].unroll(ki)
+        s[AA].compute_at(s[CL], ko)
+    round_trip(matmul(), sch)
+
+
+def test_replay_is_json_only():
+    """The JSON text alone suffices: it survives a dump/load cycle unchanged."""
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    s[C].tile(*C.op.axis, 4, 4)
+    text = s.trace.to_json()
+    assert oc.Trace.from_json(json.dumps(json.loads(text))).to_json() == text
+    assert len(oc.Trace.from_json(text)) == len(s.trace) == 3
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a trace names axes by name; two reduce axes both "
+                   "named 'k' make replay split the first one instead of the second")
+def test_round_trip_duplicate_axis_names():
+    A = oc.placeholder((8, 8), name="A")
+    k1, k2 = oc.reduce_axis(8, "k"), oc.reduce_axis(8, "k")
+    D = oc.compute((1,), lambda i: oc.sum(A[k1, k2], axis=[k1, k2]), name="D")
+
+    def sch(s, A, D):
+        s[D].split(k2, factor=4)
+    round_trip([A, D], sch)
