@@ -13,10 +13,11 @@ from .schedule import STORAGE_SCOPES, Schedule, ScheduleError, Stage
 from .visit import rewrite, substitute
 
 
-def _check_scope(primitive: str, tensor, scope) -> None:
+def _check_scope(primitive: str, stage, scope) -> None:
     if scope not in STORAGE_SCOPES:
-        raise ScheduleError(f"{primitive}: stage {tensor.name}, axis -: unknown scope {scope!r}; "
-                            f"valid: {', '.join(STORAGE_SCOPES)}")
+        raise ScheduleError(f"{primitive}: stage {stage.name}, axis -: unknown scope {scope!r} "
+                            f"(valid: {', '.join(STORAGE_SCOPES)}); "
+                            f"loops of {stage.name}: {stage.loops_str()}")
 
 
 def _replace_reads(body, old_ops: set, new_tensor):
@@ -40,9 +41,12 @@ def _fake_axes(tensor):
 
 def cache_read(sch: Schedule, tensor, scope: str, readers) -> te.Tensor:
     """See module docstring; returns the cache tensor."""
-    _check_scope("cache_read", tensor, scope)
     src = sch[tensor]
+    _check_scope("cache_read", src, scope)
     readers = list(readers) if isinstance(readers, (list, tuple)) else [readers]
+    if not readers:
+        raise ScheduleError(f"cache_read: stage {src.name}, axis -: needs at least one reader; "
+                            f"loops of {src.name}: {src.loops_str()}")
     stages = [sch[r] for r in readers]
     for st in stages:
         if st not in sch.consumers(src):
@@ -69,12 +73,13 @@ def _ops_of(sch: Schedule, stage: Stage) -> set:
 
 def cache_write(sch: Schedule, tensor, scope: str) -> te.Tensor:
     """See module docstring; returns the tensor that now holds the computation."""
-    _check_scope("cache_write", tensor, scope)
     st = sch[tensor]
+    _check_scope("cache_write", st, scope)
     if st.is_placeholder:
         raise ScheduleError(f"cache_write: stage {st.name}, axis -: an input placeholder is "
                             f"not computed; loops of {st.name}: {st.loops_str()}")
-    if st.relations or st.annotations or st.attach_type != "root":
+    if st.relations or st.annotations or st.attach_type != "root" or \
+            any(other.attach_stage is st for other in sch.stages):
         raise ScheduleError(f"cache_write: stage {st.name}, axis -: cache_write must come before "
                             f"other primitives on this stage; loops of {st.name}: {st.loops_str()}")
     old = st.op

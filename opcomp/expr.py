@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Optional
 
+import numpy as np
+
 from . import dtype as dt
 
 
@@ -246,6 +248,9 @@ class IterVar(Node):
     def name(self) -> str:
         return self.var.name
 
+    def _as_expr(self) -> Var:
+        return self.var
+
     def __str__(self):
         return f"{self.var.name}[{self.min}, {self.min}+{self.extent})"
 
@@ -271,6 +276,9 @@ def const(value, dtype=None) -> Const:
         if isinstance(value, float) and not value.is_integer():
             raise TypeError(f"constant {value!r} is not an integer but dtype is {dtype}")
         value = int(value)
+        info = np.iinfo(dtype)
+        if not info.min <= value <= info.max:
+            raise OverflowError(f"Python integer {value} out of bounds for {dtype}")
     else:
         value = float(value)
     return Const(value, dtype)
@@ -330,6 +338,8 @@ def binary(op: str, a, b) -> Expr:
         a, b = cast(a, dt.with_lanes("float64", dt.lanes(a.dtype))), cast(b, dt.with_lanes("float64", dt.lanes(b.dtype)))
     if op in BITWISE and dt.is_float(a.dtype):
         raise TypeError(f"operator {op} needs integer or bool operands, got {a.dtype}")
+    if op == "sub" and dt.is_bool(a.dtype):
+        raise TypeError("operator - is not defined for bool operands (NumPy refuses it too); use ^")
     if op in ("floordiv", "floormod") and dt.is_bool(a.dtype):
         a, b = cast(a, "int8"), cast(b, "int8")
     return Binary(op, a, b, a.dtype)
@@ -358,8 +368,10 @@ def cast(a, dtype: str) -> Expr:
         dtype = dt.with_lanes(dtype, dt.lanes(a.dtype))
         if a.dtype == dtype:
             return a
-    if isinstance(a, Const):
-        return const(a.value, dtype)
+    if isinstance(a, Const) and dt.lanes(dtype) == 1:
+        # NumPy's astype: truncation toward zero, wraparound for integers.
+        with np.errstate(all="ignore"):
+            return Const(np.asarray(a.value, dt.element(a.dtype)).astype(dtype).item(), dtype)
     return Cast(a, dtype)
 
 
@@ -382,9 +394,10 @@ def call(name: str, *args) -> Expr:
         return Call("pow", (a, b), a.dtype)
     a = as_expr(args[0])
     if name in FLOAT_ONLY and not dt.is_float(a.dtype):
-        if name in ("floor", "ceil") and dt.is_int(a.dtype):
+        if name in ("floor", "ceil") and not dt.is_float(a.dtype):
             return a
-        a = cast(a, dt.with_lanes("float64", dt.lanes(a.dtype)))
+        # NumPy's loop choice: the smallest float that holds the integer type.
+        a = cast(a, dt.with_lanes(dt.promote(a.dtype, "float16"), dt.lanes(a.dtype)))
     if name == "abs" and dt.is_bool(a.dtype):
         return a
     return Call(name, (a,), a.dtype)
@@ -404,3 +417,19 @@ def logical_and(a, b) -> Expr:
 
 def is_const(e, value=None) -> bool:
     return isinstance(e, Const) and (value is None or e.value == value)
+
+
+def _delegate(name):
+    def method(self, *other):
+        return getattr(self.var, name)(*other)
+    method.__name__ = name
+    return method
+
+
+# An axis in arithmetic means its loop variable (k + 1, 2 * k, k < 4), as in TVM.
+# == and != stay identity comparisons: axes are dict keys throughout schedules.
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
+              "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__",
+              "__rmod__", "__neg__", "__lt__", "__le__", "__gt__", "__ge__", "astype"):
+    setattr(IterVar, _name, _delegate(_name))
+IterVar.dtype = property(lambda self: self.var.dtype)

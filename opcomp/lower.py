@@ -41,6 +41,10 @@ class LowerContext:
         st = self.sch[t]
         if st in self.buffers:
             raise ScheduleError(f"lower: tensor {t.name} appears twice in args")
+        if st.attach_type != "root" and not st.is_placeholder:
+            raise ScheduleError(f"lower: tensor {t.name} is an argument but its stage is "
+                                f"{'inlined' if st.attach_type == 'inline' else 'computed at ' + st.attach_stage.name}; "
+                                "an argument must be computed at root (s[T].compute_root())")
         buf = T.Buffer(t.name, t.dtype, tuple(t.shape), "global")
         self.buffers[st] = buf
         return buf

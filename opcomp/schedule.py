@@ -117,6 +117,18 @@ class Stage:
     def _record(self, primitive: str, **args):
         self.schedule.trace.record(primitive, self.name, args)
 
+    def _not_attach_point(self, primitive: str, iv):
+        for st in self.schedule.stages:
+            if st.attach_stage is self and st.attach_ivar is iv:
+                raise self._error(primitive, iv, f"stage {st.name} is computed at this axis; "
+                                  f"{primitive} before compute_at")
+
+    def axis_key(self, iv) -> str:
+        """The axis's name in a trace: its name, or name#position when names repeat."""
+        if sum(1 for x in self.all_iter_vars if x.name == iv.name) == 1:
+            return iv.name
+        return f"{iv.name}#{self.all_iter_vars.index(iv)}"
+
     def _not_annotated(self, primitive: str, iv):
         if iv in self.annotations:
             kind, _ = self.annotations[iv]
@@ -134,6 +146,7 @@ class Stage:
         if value <= 0:
             raise self._error("split", parent, f"{what} must be a positive int, got {value}")
         self._not_annotated("split", parent)
+        self._not_attach_point("split", parent)
         c = E.const(value, parent.extent.dtype)
         inner_ext = c if factor is not None else _ceildiv(parent.extent, c)
         outer_ext = _ceildiv(parent.extent, c) if factor is not None else c
@@ -143,7 +156,7 @@ class Stage:
                                     c if nparts is not None else None))
         pos = self.leaf_iter_vars.index(parent)
         self.leaf_iter_vars[pos:pos + 1] = [outer, inner]
-        self._record("split", axis=parent.name, factor=factor, nparts=nparts,
+        self._record("split", axis=self.axis_key(parent), factor=factor, nparts=nparts,
                      results=[outer.name, inner.name])
         return outer, inner
 
@@ -172,7 +185,7 @@ class Stage:
         fused = ivs[0]
         for inner in ivs[1:]:
             fused = self._fuse_pair(fused, inner)
-        self._record("fuse", axes=[iv.name for iv in ivs], results=[fused.name])
+        self._record("fuse", axes=[self.axis_key(iv) for iv in ivs], results=[fused.name])
         return fused
 
     def _check_fusable(self, ivs):
@@ -183,12 +196,16 @@ class Stage:
                                   "given outer to inner")
         for iv in ivs:
             self._not_annotated("fuse", iv)
+            if len(ivs) > 1:
+                self._not_attach_point("fuse", iv)
             if iv.kind != ivs[0].kind:
                 raise self._error("fuse", iv, "cannot fuse a data axis with a reduction axis")
 
     def _fuse_pair(self, outer, inner):
-        fused = self._new_iv(f"{outer.name}.{inner.name}.fused",
-                             outer.extent * inner.extent, outer.kind)
+        oe, ie = outer.extent, inner.extent
+        extent = E.const(oe.value * ie.value, oe.dtype) if isinstance(oe, E.Const) and \
+            isinstance(ie, E.Const) else oe * ie
+        fused = self._new_iv(f"{outer.name}.{inner.name}.fused", extent, outer.kind)
         self.relations.append(Fuse(outer, inner, fused))
         pos = self.leaf_iter_vars.index(outer)
         self.leaf_iter_vars[pos:pos + 2] = [fused]
@@ -205,7 +222,7 @@ class Stage:
         slots = sorted(self.leaf_iter_vars.index(iv) for iv in ivs)
         for slot, iv in zip(slots, ivs):
             self.leaf_iter_vars[slot] = iv
-        self._record("reorder", axes=[iv.name for iv in ivs])
+        self._record("reorder", axes=[self.axis_key(iv) for iv in ivs])
 
     # -- annotations --------------------------------------------------------------
     def _annotate(self, primitive: str, iv, kind: str, thread=None):
@@ -227,13 +244,13 @@ class Stage:
             raise self._error("vectorize", iv, f"extent {iv.extent.value} exceeds 64 lanes; "
                               "split it first")
         self.annotations[iv] = ("vectorized", None)
-        self._record("vectorize", axis=iv.name)
+        self._record("vectorize", axis=self.axis_key(iv))
 
     def unroll(self, iv):
         """Replicate the loop body for each iteration."""
         iv = self._annotate("unroll", iv, "unrolled")
         self.annotations[iv] = ("unrolled", None)
-        self._record("unroll", axis=iv.name)
+        self._record("unroll", axis=self.axis_key(iv))
 
     def parallel(self, iv):
         """Run the iterations of this loop on the thread pool."""
@@ -242,18 +259,21 @@ class Stage:
             raise self._error("parallel", iv, "cannot parallelize a reduction axis "
                               "(iterations would race on the output)")
         self.annotations[iv] = ("parallel", None)
-        self._record("parallel", axis=iv.name)
+        self._record("parallel", axis=self.axis_key(iv))
 
     def bind(self, iv, thread):
         """Map this loop to a GPU thread or block index (GPU targets only)."""
         if not isinstance(thread, ThreadAxis):
             raise self._error("bind", iv, f"expected oc.thread_axis(...), got {thread!r}")
         iv = self._annotate("bind", iv, "thread", thread.tag)
+        if iv.kind == "reduce":
+            raise self._error("bind", iv, "cannot bind a reduction axis to a thread axis "
+                              "(threads would race on the accumulator)")
         for other, (kind, tag) in self.annotations.items():
             if tag == thread.tag and other is not iv:
                 raise self._error("bind", iv, f"{thread.tag} is already bound to axis {other.name}")
         self.annotations[iv] = ("thread", thread.tag)
-        self._record("bind", axis=iv.name, thread=thread.tag)
+        self._record("bind", axis=self.axis_key(iv), thread=thread.tag)
 
     # -- placement ----------------------------------------------------------------
     def compute_at(self, parent: "Stage", iv):
@@ -271,7 +291,7 @@ class Stage:
         if not self.schedule._reads(parent, self):
             raise self._error("compute_at", iv, f"stage {parent.name} does not consume {self.name}")
         self.attach_type, self.attach_stage, self.attach_ivar = "scope", parent, iv
-        self._record("compute_at", target=parent.name, axis=iv.name)
+        self._record("compute_at", target=parent.name, axis=parent.axis_key(iv))
 
     def compute_inline(self):
         """Substitute this stage's expression into its consumers."""
@@ -306,6 +326,8 @@ class Schedule:
     def __init__(self, outputs):
         from .trace import Trace
         outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        if not outs:
+            raise ScheduleError("create_schedule: needs at least one output tensor")
         for t in outs:
             if not isinstance(t, te.Tensor):
                 raise ScheduleError(f"create_schedule: outputs must be tensors, got {t!r}")

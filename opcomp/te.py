@@ -158,7 +158,11 @@ def reduce_axis(dom, name: str = "k") -> E.IterVar:
         if len(dom) != 2:
             raise TensorError(f"reduce_axis {name!r}: a range is (lo, hi), got {dom!r}")
         lo, hi = E.as_expr(dom[0]), E.as_expr(dom[1])
-        iv = E.IterVar(E.Var(name), lo, _as_extent(hi - lo, f"reduce_axis {name}"), "reduce")
+        if isinstance(lo, E.Const) and isinstance(hi, E.Const) and hi.value < lo.value:
+            raise TensorError(f"reduce_axis {name}: range ({lo.value}, {hi.value}) has hi < lo")
+        ext = E.const(hi.value - lo.value, hi.dtype) if isinstance(lo, E.Const) and \
+            isinstance(hi, E.Const) else hi - lo
+        iv = E.IterVar(E.Var(name), lo, _as_extent(ext, f"reduce_axis {name}"), "reduce")
     else:
         iv = E.IterVar(E.Var(name), E.const(0), _as_extent(dom, f"reduce_axis {name}"), "reduce")
     _REDUCE_VARS.add(iv.var)

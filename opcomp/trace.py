@@ -34,7 +34,10 @@ class Trace:
 
     @staticmethod
     def from_json(text: str) -> "Trace":
-        records = json.loads(text)
+        try:
+            records = json.loads(text)
+        except (json.JSONDecodeError, TypeError) as e:
+            raise ScheduleError(f"trace: not valid JSON ({e})") from None
         if not isinstance(records, list) or not all(_well_formed(r) for r in records):
             raise ScheduleError("trace: malformed trace JSON (expected a list of "
                                 "{primitive, stage, args} records)")
@@ -46,12 +49,25 @@ class Trace:
             _replay(sch, rec)
 
 
+REQUIRED_ARGS = {"split": ("axis",), "fuse": ("axes",), "reorder": ("axes",),
+                 "vectorize": ("axis",), "unroll": ("axis",), "parallel": ("axis",),
+                 "bind": ("axis", "thread"), "compute_at": ("target", "axis"),
+                 "compute_inline": (), "compute_root": (), "cache_read": ("scope", "readers"),
+                 "cache_write": ("scope",)}
+
+
 def _well_formed(r) -> bool:
     return (isinstance(r, dict) and r.get("primitive") in PRIMITIVES
-            and isinstance(r.get("stage"), str) and isinstance(r.get("args"), dict))
+            and isinstance(r.get("stage"), str) and isinstance(r.get("args"), dict)
+            and all(k in r["args"] for k in REQUIRED_ARGS[r["primitive"]]))
 
 
 def _axis(stage, name):
+    base, _, pos = str(name).partition("#")
+    if pos.isdigit() and int(pos) < len(stage.all_iter_vars):
+        iv = stage.all_iter_vars[int(pos)]
+        if iv.name == base:
+            return iv
     for iv in stage.all_iter_vars:
         if iv.name == name:
             return iv

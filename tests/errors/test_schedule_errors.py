@@ -298,12 +298,11 @@ def test_bind_axis_to_second_thread():
         s[B].bind(B.op.axis[0], oc.thread_axis("threadIdx.x"))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: bind accepts a reduction axis (threads would race "
-                   "on the accumulator, as parallel() already refuses)")
 def test_bind_reduce_axis():
     A, B, C = matmul()
     s = oc.create_schedule(C)
-    with unchanged(s), pytest.raises(oc.ScheduleError, match="^bind: stage C, axis k: "):
+    with unchanged(s), raises("bind", "C", "k", "cannot bind a reduction axis to a thread axis "
+                              "(threads would race on the accumulator)"):
         s[C].bind(C.op.reduce_axis[0], oc.thread_axis("threadIdx.x"))
 
 
@@ -403,31 +402,24 @@ def test_compute_at_producer_with_other_consumer():
         oc.lower(s, [A, D, E])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: splitting the loop a stage is computed at leaves a "
-                   "dangling attach point; lower() then fails with a bare ValueError from list.index")
 def test_split_axis_with_attached_stage():
     A, B, C = chain()
     s = oc.create_schedule(C)
     s[B].compute_at(s[C], C.op.axis[0])
-    with pytest.raises(oc.ScheduleError, match="compute_at|split"):
+    with unchanged(s), raises("split", "C", "i", "stage B is computed at this axis; "
+                              "split before compute_at"):
         s[C].split(C.op.axis[0], factor=4)
-        oc.lower(s, [A, C])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an argument tensor whose stage is computed at another "
-                   "stage is re-allocated inside the loop (shadowing the parameter), so the "
-                   "argument is never written")
 def test_lower_attached_stage_in_args():
     A, B, C = chain(n=16)
     s = oc.create_schedule(C)
     xo, xi = s[C].split(C.op.axis[0], factor=4)
     s[B].compute_at(s[C], xo)
-    try:
-        text = str(oc.lower(s, [A, B, C]))
-    except oc.ScheduleError as e:           # refusing it is a fix too
-        assert "B" in str(e)
-        return
-    assert "B = alloc" not in text
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "lower: tensor B is an argument but its stage is computed at C; "
+            "an argument must be computed at root (s[T].compute_root())")):
+        oc.lower(s, [A, B, C])
 
 
 def test_compute_inline_reduction():
@@ -473,8 +465,6 @@ def test_cache_write_after_compute_at():
         s.cache_write(B, "local")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: cache_write accepts a stage that another stage is "
-                   "computed at; lower() then blames compute_at ('read by C.local')")
 def test_cache_write_with_attached_stage():
     A, B, C = chain()
     s = oc.create_schedule(C)
@@ -494,7 +484,7 @@ def test_cache_write_bad_scope():
     A, B, C = matmul()
     s = oc.create_schedule(C)
     with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
-            "cache_write: stage C, axis -: unknown scope 'register'; valid: global, shared, local")):
+            "cache_write: stage C, axis -: unknown scope 'register' (valid: global, shared, local)")):
         s.cache_write(C, "register")
 
 
@@ -502,12 +492,10 @@ def test_cache_read_bad_scope():
     A, B, C = matmul()
     s = oc.create_schedule(C)
     with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
-            "cache_read: stage A, axis -: unknown scope 'texture'; valid: global, shared, local")):
+            "cache_read: stage A, axis -: unknown scope 'texture' (valid: global, shared, local)")):
         s.cache_read(A, "texture", [C])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the unknown-scope message lacks the template's "
-                   "'; loops of <S>: [...]' tail (cache_stage._check_scope)")
 def test_cache_read_bad_scope_follows_template():
     A, B, C = matmul()
     s = oc.create_schedule(C)
@@ -522,12 +510,10 @@ def test_cache_read_non_reader():
         s.cache_read(A, "shared", [C])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: cache_read with no readers adds a copy stage "
-                   "nobody reads (lowered and computed for nothing)")
 def test_cache_read_no_readers():
     A, B, C = chain()
     s = oc.create_schedule(C)
-    with unchanged(s), pytest.raises(oc.ScheduleError, match="^cache_read: stage A"):
+    with unchanged(s), raises("cache_read", "A", "-", "needs at least one reader"):
         s.cache_read(A, "shared", [])
 
 
@@ -549,9 +535,8 @@ def test_create_schedule_non_tensor():
         oc.create_schedule([C, 3])
 
 
-@pytest.mark.xfail(strict=True, reason="bug: create_schedule([]) makes an empty schedule")
 def test_create_schedule_no_outputs():
-    with pytest.raises(oc.ScheduleError, match="^create_schedule: "):
+    with pytest.raises(oc.ScheduleError, match="^create_schedule: needs at least one output tensor"):
         oc.create_schedule([])
 
 
@@ -614,10 +599,8 @@ def test_trace_malformed_json():
             oc.Trace.from_json(text)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Trace.from_json lets json.JSONDecodeError escape "
-                   "instead of raising ScheduleError")
 def test_trace_not_json():
-    with pytest.raises(oc.ScheduleError, match="^trace: malformed trace JSON"):
+    with pytest.raises(oc.ScheduleError, match="^trace: not valid JSON"):
         oc.Trace.from_json("split C i 4")
 
 
@@ -649,11 +632,8 @@ def test_trace_invalid_primitive_arguments():
         trace.apply(s)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a trace record missing an argument raises KeyError "
-                   "from trace._replay instead of ScheduleError")
 def test_trace_missing_argument():
     A, B, C = matmul()
     s = oc.create_schedule(C)
-    trace = oc.Trace.from_json('[{"primitive": "split", "stage": "C", "args": {}}]')
-    with unchanged(s), pytest.raises(oc.ScheduleError, match="^trace: "):
-        trace.apply(s)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match="^trace: malformed"):
+        oc.Trace.from_json('[{"primitive": "split", "stage": "C", "args": {}}]').apply(s)

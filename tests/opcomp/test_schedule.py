@@ -169,8 +169,6 @@ def test_bind_records_thread_tag():
     assert "blockIdx.y" in str(oc.lower(s, [A, B, C], target="cuda"))
 
 
-@pytest.mark.xfail(strict=True, reason="bug: fuse() leaves the fused extent as an unfolded "
-                   "product (4 * 4), so vectorize() calls a constant extent symbolic")
 def test_vectorize_fused_constant_extent():
     A, B, C = matmul()
     s = oc.create_schedule(C)
