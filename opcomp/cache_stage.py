@@ -83,7 +83,8 @@ def cache_write(sch: Schedule, tensor, scope: str) -> te.Tensor:
         raise ScheduleError(f"cache_write: stage {st.name}, axis -: cache_write must come before "
                             f"other primitives on this stage; loops of {st.name}: {st.loops_str()}")
     old = st.op
-    fresh = tuple(E.IterVar(E.Var(iv.var.name), iv.min, iv.extent, "data") for iv in old.axis)
+    fresh = tuple(E.IterVar(E.Var(iv.var.name + ".c"), iv.min, iv.extent, "data")
+                  for iv in old.axis)
     body = substitute(old.body, {a.var: b.var for a, b in zip(old.axis, fresh)})
     cache_op = te.ComputeOp(f"{st.name}.{scope}", old.tag, fresh, body)
     cache = cache_op.output()

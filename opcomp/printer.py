@@ -15,6 +15,25 @@ _PREC = {"or": 1, "and": 2, "xor": 2, "eq": 3, "ne": 3, "lt": 3, "le": 3, "gt": 
          "ge": 3, "add": 4, "sub": 4, "mul": 5, "div": 5, "floordiv": 5, "floormod": 5}
 
 
+# Display names for one printed function: distinct Vars that share a name
+# (two stages' "j.outer") get suffixes so the text stays unambiguous.
+_names: dict = {}
+_taken: set = set()
+_in_func = [False]
+
+
+def _var_name(v: E.Var) -> str:
+    if not _in_func[0]:
+        return v.name
+    if v not in _names:
+        name, k = v.name, 1
+        while name in _taken:
+            name, k = f"{v.name}_{k}", k + 1
+        _names[v] = name
+        _taken.add(name)
+    return _names[v]
+
+
 def _const_str(c: E.Const) -> str:
     if c.dtype == "bool":
         return "True" if c.value else "False"
@@ -32,7 +51,7 @@ def expr_str(e, parent_prec: int = 0) -> str:
     if isinstance(e, E.Const):
         return _const_str(e)
     if isinstance(e, E.Var):
-        return e.name
+        return _var_name(e)
     if isinstance(e, (E.Binary, E.Compare)) and e.op in _INFIX:
         p = _PREC[e.op]
         s = f"{expr_str(e.a, p)} {_INFIX[e.op]} {expr_str(e.b, p + 1)}"
@@ -68,7 +87,7 @@ def _loop_header(s: T.For) -> str:
         kind = f"thread {s.thread} "
     rng = f"range({expr_str(s.extent)})" if E.is_const(s.min, 0) else \
         f"range({expr_str(s.min)}, {expr_str(s.min + s.extent)})"
-    return f"{kind}for {s.var.name} in {rng}:"
+    return f"{kind}for {_var_name(s.var)} in {rng}:"
 
 
 def _stmt_lines(s, ind: str, out: list) -> None:
@@ -92,7 +111,7 @@ def _stmt_lines(s, ind: str, out: list) -> None:
         out.append(f"{ind}{b.name} = alloc {b.scope} {b.dtype}[{_indices(b.shape)}]")
         _stmt_lines(s.body, ind, out)
     elif isinstance(s, T.LetStmt):
-        out.append(f"{ind}{s.var.name} = {expr_str(s.value)}")
+        out.append(f"{ind}{_var_name(s.var)} = {expr_str(s.value)}")
         _stmt_lines(s.body, ind, out)
     elif isinstance(s, T.Assert):
         out.append(f"{ind}assert {expr_str(s.cond)}, {s.message!r}")
@@ -112,7 +131,15 @@ def stmt_str(s, indent: int = 0) -> str:
 
 
 def func_str(f: T.PrimFunc) -> str:
-    params = ", ".join(f"{b.name}: {b.dtype}[{_indices(b.shape)}]" for b in f.params)
-    lines = [f"def {f.name}({params}):"]
-    lines.append(stmt_str(f.body, 2))
-    return "\n".join(lines)
+    _names.clear()
+    _taken.clear()
+    _in_func[0] = True
+    try:
+        for v in f.size_vars:
+            _var_name(v)
+        params = ", ".join(f"{b.name}: {b.dtype}[{_indices(b.shape)}]" for b in f.params)
+        return f"def {f.name}({params}):\n" + stmt_str(f.body, 2)
+    finally:
+        _in_func[0] = False
+        _names.clear()
+        _taken.clear()

@@ -43,6 +43,8 @@ def matmul(M, N, K, dtype: str = "float32", bm: int = 8, bn: int = 32, bk: int =
     s[C].reorder(jo, io, ii, ji)
     s[C].parallel(jo)
     jio, jii = s[C].split(ji, factor=lanes)
+    s[C].unroll(ii)
+    s[C].unroll(jio)
     s[C].vectorize(jii)
     s[CC].compute_at(s[C], io)
     ic, jc = s[CC].op.axis
