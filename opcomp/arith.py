@@ -136,14 +136,14 @@ class Bounder:
     def poly(self, p: Poly) -> tuple:
         """Bounds of a Poly: sum of coef * bounds(monomial)."""
         lo = hi = p.const
-        paired = ()
+        used = ()
         if len(p.terms) >= 2:
-            pairs = _div_pairs(p.terms)
-            for k1, k2, plo, phi in pairs:
-                lo, hi = lo + plo, hi + phi
-            paired = {k for pair in pairs for k in pair[:2]}
+            used = set()
+            for keys, glo, ghi in _div_groups(p.terms):
+                lo, hi = lo + glo, hi + ghi
+                used.update(keys)
         for mk, (atoms, c) in p.terms.items():
-            if mk in paired:
+            if mk in used:
                 continue
             ml, mh = self.monomial(atoms)
             if c > 0:
@@ -243,11 +243,12 @@ class Bounder:
         return 0, 1
 
 
-def _div_pairs(terms: dict) -> list:
-    """Bounds of m*(X//c) - m*(Y//c) pairs where X - Y is a constant k.
+def _div_groups(terms: dict) -> list:
+    """Terms whose sum is bounded though each is not: (keys, lo, hi) per group.
 
-    (Y + k)//c - Y//c lies in [k//c, ceil(k/c)] whatever Y is, so
-    n//4 - (n + 3)//4 is in [-1, 0] though each part is unbounded.
+    m*(X//c) - m*(Y//c) with X - Y == k:  (Y + k)//c - Y//c is in
+    [k//c, ceil(k/c)], so n//4 - (n + 3)//4 is in [-1, 0].
+    t*c*(X//c) - t*(X - X.const):  c*(X//c) - X == -(X % c), in [1 - c, 0].
     """
     groups: dict = {}
     for mk, (atoms, m) in terms.items():
@@ -256,15 +257,37 @@ def _div_pairs(terms: dict) -> list:
                 and type(a.b) is E.Const and a.b.value > 0 and a.dtype in INDEX_DTYPES:
             x = to_poly(a.a)
             shape = (a.b.value, tuple(sorted((k, v[1]) for k, v in x.terms.items())))
-            groups.setdefault(shape, []).append((mk, m, x.const))
-    out = []
+            groups.setdefault(shape, []).append((mk, m, x))
+    out, used = [], set()
     for (c, _), items in groups.items():
         if len(items) == 2 and items[0][1] == -items[1][1]:
-            (k1, m, c1), (k2, _, c2) = items
-            dlo, dhi = (c1 - c2) // c, -((c2 - c1) // c)
-            lo, hi = (m * dlo, m * dhi) if m > 0 else (m * dhi, m * dlo)
-            out.append((k1, k2, lo, hi))
+            (k1, m, x1), (k2, _, x2) = items
+            k = x1.const - x2.const
+            out.append(((k1, k2),) + _scaled(m, k // c, -(-k // c)))
+            used.update((k1, k2))
+    for (c, _), items in groups.items():
+        for mk, m, x in items:
+            keys = _absorbs(terms, mk, m, x, c, used)
+            if keys is not None:     # t*(c*(X//c) - X + X.const) == t*(X.const - X % c)
+                out.append((keys,) + _scaled(m // c, x.const - c + 1, x.const))
+                used.update(keys)
     return out
+
+
+def _scaled(m: int, lo: int, hi: int) -> tuple:
+    return (m * lo, m * hi) if m > 0 else (m * hi, m * lo)
+
+
+def _absorbs(terms, mk, m, x, c, used):
+    """The keys of t*c*(X//c) and -t*X's terms when all are present, else None."""
+    if m % c or mk in used or not x.terms:
+        return None
+    t = m // c
+    for k, (_, coef) in x.terms.items():
+        other = terms.get(k)
+        if k in used or other is None or other[1] != -t * coef:
+            return None
+    return (mk,) + tuple(x.terms)
 
 
 _BIN_IV = {

@@ -36,7 +36,8 @@ _RANGES = {d: int_range(d) for d in dt.SCALARS if not dt.is_float(d)}
 
 def wrap_int(v: int, dtype: str) -> int:
     """v reduced to the dtype's range, two's complement (NumPy's overflow)."""
-    lo, hi = _RANGES[dt.element(dtype)]
+    r = _RANGES.get(dtype)      # scalar dtypes: skip parsing the lanes
+    lo, hi = r if r is not None else _RANGES[dt.element(dtype)]
     if lo <= v <= hi:
         return v
     span = hi - lo + 1

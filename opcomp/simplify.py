@@ -27,9 +27,33 @@ from .arith_fold import (fold_binary, fold_call, fold_cast, fold_compare, fold_u
                          wrap_int)
 from .arith_poly import INDEX_DTYPES, build, order_key, to_poly
 from .arith_rules import IndexRules
+from .expr import field_names
 from .visit import map_children, substitute
 
 _NEGATE = {"lt": "ge", "le": "gt", "gt": "le", "ge": "lt", "eq": "ne", "ne": "eq"}
+
+
+def _same_tree(a, b) -> bool:
+    """Structural equality without hashing: results share most subtrees with
+    their input, so the identity shortcut ends the walk early (E.same would
+    hash every new node first)."""
+    if a is b:
+        return True
+    if type(a) is not type(b) or isinstance(a, E.Var):
+        return False
+    for name in field_names(a):
+        x, y = getattr(a, name), getattr(b, name)
+        if x is y:
+            continue
+        if isinstance(x, E.Expr):
+            if not _same_tree(x, y):
+                return False
+        elif isinstance(x, tuple):
+            if len(x) != len(y) or not all(_same_tree(u, v) for u, v in zip(x, y)):
+                return False
+        elif isinstance(x, E.Node) or x != y or type(x) is not type(y):
+            return False
+    return True
 
 
 def _cval(e):
@@ -46,6 +70,14 @@ def _splat(v, dtype: str) -> E.Expr:
     n = dt.lanes(dtype)
     c = E.Const(v, dt.element(dtype))
     return c if n == 1 else E.Broadcast(c, n, dtype)
+
+
+def _base(v):
+    return v.base if isinstance(v, E.Ramp) else v.value
+
+
+def _stride(v, el: str):
+    return v.stride if isinstance(v, E.Ramp) else E.Const(0, el)
 
 
 def _is_index_vec(e) -> bool:
@@ -75,7 +107,7 @@ class Simplifier(IndexRules):
             return hit[1]
         fn = _RULES.get(type(e))
         r = fn(self, e) if fn is not None else self._other(e)
-        if r is not e and E.same(r, e):
+        if r is not e and _same_tree(r, e):
             r = e                             # keep identity when nothing changed
         self.memo[id(e)] = (e, r)
         if r is not e:                        # results are fixpoints
@@ -131,13 +163,11 @@ class Simplifier(IndexRules):
     def _ramp_binary(self, op, a, b, d):
         """Ramp arithmetic stays a Ramp: ramp(x, 1, 4) + x4(y) -> ramp(x + y, 1, 4)."""
         n, el = dt.lanes(d), dt.element(d)
-        base = lambda v: v.base if isinstance(v, E.Ramp) else v.value  # noqa: E731
-        stride = lambda v: v.stride if isinstance(v, E.Ramp) else E.Const(0, el)  # noqa: E731
         if not all(isinstance(v, (E.Ramp, E.Broadcast)) for v in (a, b)):
             return None
-        if op in ("add", "sub"):
-            return self._ramp(E.Binary(op, base(a), base(b), el),
-                              E.Binary(op, stride(a), stride(b), el), n, d)
+        if op in ("add", "sub"):      # a Broadcast is a Ramp of stride 0
+            return self._ramp(E.Binary(op, _base(a), _base(b), el),
+                              E.Binary(op, _stride(a, el), _stride(b, el), el), n, d)
         if op == "mul" and isinstance(b, E.Broadcast):
             return self._ramp(E.Binary("mul", a.base, b.value, el),
                               E.Binary("mul", a.stride, b.value, el), n, d)

@@ -29,7 +29,15 @@ _CMP = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: 
 
 
 def evaluate(e, env: dict):
-    """The value of an int/bool expression with vars bound by env."""
+    """The value of an int/bool expression with vars bound by env (a list per vector)."""
+    if isinstance(e, E.Ramp):
+        b, st = evaluate(e.base, env), evaluate(e.stride, env)
+        return [b + st * k for k in range(e.lanes)]
+    if isinstance(e, E.Broadcast):
+        return [evaluate(e.value, env)] * e.lanes
+    if isinstance(e, E.Binary) and "x" in e.dtype:
+        a, b = evaluate(e.a, env), evaluate(e.b, env)
+        return [_INT_OPS[e.op](u, v) for u, v in zip(a, b)]
     if isinstance(e, E.Const):
         return e.value
     if isinstance(e, E.Var):
@@ -126,8 +134,11 @@ class Gen:
             return (E.minimum if r.random() < 0.5 else E.maximum)(sub(), sub())
         if k < 0.92:
             return E.select(self.cond(depth - 1), sub(), sub())
-        if k < 0.96:
+        if k < 0.95:
             return -sub()
+        if k < 0.97:
+            other = "int64" if self.dtype == "int32" else "int32"
+            return sub().astype(other).astype(self.dtype) if r.random() < 0.5 else ~sub()
         return sub() // r.choice(self.vars)
 
     def pattern(self, depth: int):
@@ -143,9 +154,13 @@ class Gen:
             return (x * c + y) // c
         if k < 0.7:
             return (x * c + y) % c
-        if k < 0.85:
+        if k < 0.8:
             return ((x // c) % 3) * c + x % c + (x // (c * 3)) * (c * 3)
-        return (x % (c * 4)) // c
+        if k < 0.87:
+            return (x % (c * 4)) // c
+        if k < 0.94:
+            return (x + r.randint(-3, 5)) // c * c - x
+        return E.minimum(x // c, (x + c - 1) // c) + (x + 1) // c - x // c
 
     def cond(self, depth: int):
         r = self.rng
@@ -297,7 +312,7 @@ def _within(v, lo, hi):
 
 def test_random_const_bound_sound():
     for seed in range(600):
-        g = Gen(seed, "int32" if seed % 2 else "int64")
+        g = Gen(seed, "int32" if seed % 2 else "int64", symbolic=seed % 3 == 0)
         e = g.int_expr(4)
         lo, hi = const_bound(e, g.ranges)
         for _ in range(6):
@@ -307,7 +322,7 @@ def test_random_const_bound_sound():
 
 def test_random_symbolic_bound_sound():
     for seed in range(400):
-        g = Gen(1000 + seed)
+        g = Gen(1000 + seed, symbolic=seed % 3 == 0)
         e = g.int_expr(3)
         relax = {v: r for v, r in g.ranges.items() if g.rng.random() < 0.7}
         lo, hi = symbolic_bound(e, relax)
@@ -321,7 +336,7 @@ def test_random_symbolic_bound_sound():
 def test_random_prove_never_lies():
     proven = 0
     for seed in range(800):
-        g = Gen(5000 + seed)
+        g = Gen(5000 + seed, symbolic=seed % 3 == 0)
         c = g.cond(2)
         if not prove(c, g.ranges):
             continue

@@ -12,6 +12,7 @@ import pytest
 from opcomp import expr as E
 from opcomp import tir as T
 from opcomp.simplify import simplify, simplify_expr
+from opcomp.visit import walk
 
 try:        # tests/opcomp as a package, or as a plain rootdir test folder
     from .test_arith import Gen, evaluate
@@ -57,6 +58,14 @@ def test_equal_affine_forms_compare_equal():
     assert E.same(a, b) and str(a) == "x * 2 + y + 1"
     assert E.same(simplify(x * 4 + y), E.Binary("add", E.Binary("mul", x, E.const(4), "int32"),
                                                  y, "int32"))
+
+
+def test_simplify_expr_entry_point():
+    assert str(simplify_expr(x % 8, {x: (0, 8)})) == "x"
+    assert str(simplify_expr(x % 8, {E.IterVar(x, E.const(0), E.const(8)): (0, 8)})) == "x"
+    assert E.same(simplify_expr(3), E.const(3))
+    with pytest.raises(TypeError):
+        simplify("x + 1")
 
 
 def test_int64_keeps_dtype():
@@ -329,12 +338,28 @@ def test_expr_identity_kept():
 # randomized: equivalence and idempotence
 # ---------------------------------------------------------------------------
 
+def _dtypes_consistent(e) -> bool:
+    """Operands of arithmetic share the node's dtype; compares' operands agree."""
+    bad = []
+
+    def check(n):
+        if isinstance(n, E.Binary) and not (n.a.dtype == n.b.dtype == n.dtype):
+            bad.append(n)
+        if isinstance(n, E.Compare) and n.a.dtype != n.b.dtype:
+            bad.append(n)
+        if isinstance(n, E.Select) and not (n.a.dtype == n.b.dtype == n.dtype):
+            bad.append(n)
+    walk(e, check)
+    return not bad
+
+
 def test_random_int_expressions_equivalent_and_idempotent():
     for seed in range(1500):
-        g = Gen(seed, "int32" if seed % 3 else "int64")
+        # every fourth case: a loop range that depends on another var or a size
+        g = Gen(seed, "int32" if seed % 3 else "int64", symbolic=seed % 4 == 0)
         e = g.int_expr(4)
         r = simplify(e, g.ranges)
-        assert r.dtype == e.dtype
+        assert r.dtype == e.dtype and _dtypes_consistent(r), (seed, str(e), str(r))
         for _ in range(6):
             env = g.point()
             assert evaluate(r, env) == evaluate(e, env), (seed, str(e), g.ranges, env, str(r))
@@ -344,13 +369,34 @@ def test_random_int_expressions_equivalent_and_idempotent():
 
 def test_random_conditions_equivalent_and_idempotent():
     for seed in range(1000):
-        g = Gen(20000 + seed)
+        g = Gen(20000 + seed, symbolic=seed % 4 == 0)
         c = g.cond(3)
         r = simplify(c, g.ranges)
         for _ in range(6):
             env = g.point()
             assert evaluate(r, env) == evaluate(c, env), (seed, str(c), g.ranges, env, str(r))
         assert E.same(simplify(r, g.ranges), r), (seed, str(c), str(r))
+
+
+def test_random_vector_index_arithmetic():
+    ops = ["add", "sub", "mul", "floordiv", "floormod"]
+    for seed in range(400):
+        g = Gen(60000 + seed)
+        r = g.rng
+        lanes = r.choice([2, 4, 8])
+        vt = f"int32x{lanes}"
+        ramp = E.Ramp(g.int_expr(2), E.const(r.randint(-3, 4)), lanes, vt)
+        other = E.Broadcast(E.const(r.choice([1, 2, 4, 8, -4])) if r.random() < 0.6
+                            else g.int_expr(1), lanes, vt)
+        if r.random() < 0.2:
+            other = E.Ramp(g.int_expr(1), E.const(r.randint(-2, 2)), lanes, vt)
+        a, b = (ramp, other) if r.random() < 0.8 else (other, ramp)
+        e = E.Binary(r.choice(ops), a, b, vt)
+        res = simplify(e, g.ranges)
+        for _ in range(4):
+            env = g.point()
+            assert evaluate(res, env) == evaluate(e, env), (seed, str(e), g.ranges, str(res))
+        assert E.same(simplify(res, g.ranges), res), (seed, str(e), str(res))
 
 
 def test_random_without_ranges():
