@@ -1,0 +1,127 @@
+"""Compiled modules: call a kernel on arrays, show its code, export it, time it.
+
+    mod = oc.build(s, [A, B, C], target="llvm", name="matmul")
+    mod(a, b, c)                   # destination passing: c is written in place
+    mod.source("llvm")             # "asm", "tir" too
+    mod.export_library("libmatmul.so")     # + libmatmul.h for C callers
+    mod2 = oc.load_module("libmatmul.so")
+    stats = oc.benchmark(mod, a, b, c)
+
+Arrays are NumPy arrays or any object with ``__dlpack__`` (PyTorch, JAX),
+shared zero-copy; a wrong argument raises `ArgumentError` before the kernel
+runs (see runtime_args).  Exporting and loading live in runtime_export,
+timing in runtime_bench.
+"""
+from __future__ import annotations
+
+from . import tir as T
+from .runtime_args import ArgumentError, ParamSpec, Signature
+from .runtime_bench import BenchmarkResult, benchmark
+from .runtime_export import export_library, load_module
+from .visit import walk
+
+__all__ = ["ArgumentError", "Module", "benchmark", "BenchmarkResult", "load_module",
+           "written_buffers"]
+
+
+def written_buffers(func: T.PrimFunc) -> set:
+    """The parameter buffers that the function body stores into (its outputs)."""
+    out = set()
+    walk(func.body, lambda n: out.add(n.buffer) if isinstance(n, T.Store) else None)
+    return {b for b in func.params if b in out}
+
+
+def assert_messages(func: T.PrimFunc) -> list:
+    """Assert messages in pre-order: kernel return code k is entry k-1 (codegen's numbering)."""
+    try:
+        from .passes.bounds import assert_messages as messages
+    except ImportError:            # an older tree without the bounds pass: codes only
+        return []
+    return messages(func)
+
+
+def signature_of(func: T.PrimFunc, target="llvm", outputs=None) -> Signature:
+    """The call signature of a lowered function (outputs default to the stored-to params)."""
+    outs = written_buffers(func) if outputs is None else outputs
+    params = [ParamSpec(b.name, b.dtype, tuple(b.shape), b in outs or b.name in outs)
+              for b in func.params]
+    return Signature(func.name, params, func.size_vars, str(target))
+
+
+class Module:
+    """A compiled kernel, callable on arrays (outputs are written in place).
+
+    Attributes: func (the lowered PrimFunc), name, target, artifact (the
+    backend's compiled artifact; None for a module loaded from a library),
+    kernel (the loaded machine code, kept alive with the module), signature.
+    """
+
+    def __init__(self, func: T.PrimFunc, kernel, artifact, target, *, outputs=None,
+                 assert_msgs=None, sources=None, library=None):
+        self.func = func
+        self.name = func.name
+        self.target = target
+        self.artifact = artifact
+        self.kernel = kernel
+        self.library = library            # the path a loaded module came from
+        self.signature = signature_of(func, target, outputs)
+        self._fn = kernel.fn
+        self._fast = self.signature.fast
+        self._asserts = assert_messages(func) if assert_msgs is None else list(assert_msgs)
+        self._sources = sources
+
+    def __call__(self, *args) -> None:
+        """Run the kernel on these arrays; outputs are written in place; returns None."""
+        raw = self._fast(*args)
+        keep = None
+        if raw is None:
+            raw, keep = self.signature.prepare(args)   # converts or raises ArgumentError
+        rc = self._fn(*raw)
+        if rc:
+            self._failed(rc)
+        del keep                     # DLPack views stay alive until the kernel returned
+
+    def prepare(self, *args) -> tuple:
+        """The raw kernel arguments (pointers, sizes) for these arrays, checked.
+
+        For callers that call ``mod.kernel.fn(*raw)`` themselves in a loop (the
+        arrays must stay alive and unchanged in shape meanwhile).
+        """
+        return self.signature.prepare(args)[0]
+
+    def _failed(self, rc: int):
+        what = f"assertion {rc}"
+        if 0 < rc <= len(self._asserts):
+            what += f": {self._asserts[rc - 1]}"
+        raise RuntimeError(f"kernel {self.name} failed: {what}")
+
+    def source(self, fmt: str = "llvm") -> str:
+        """Generated code as text: "llvm" (LLVM IR), "asm" (assembly), "tir" (loop IR)."""
+        available = self._available_sources()
+        if fmt not in available:
+            hint = " (CUDA sources come from a cuda target)" if fmt in ("cuda", "ptx") else ""
+            where = f" loaded from {self.library}" if self.library else ""
+            raise ValueError(f"module {self.name}{where} (target {self.target}) has no "
+                             f"{fmt!r} source{hint}; available: {', '.join(available)}")
+        return available[fmt]()
+
+    def _available_sources(self) -> dict:
+        if self._sources is not None:
+            return {k: (lambda v=v: v) for k, v in self._sources.items()}
+        out = {}
+        for fmt, attr in (("llvm", "ir"), ("asm", "asm")):
+            if getattr(self.artifact, attr, None) is not None:
+                out[fmt] = lambda a=attr: getattr(self.artifact, a)
+        out["tir"] = lambda: str(self.func)
+        return out
+
+    def export_library(self, path) -> str:
+        """Write a shared library (+ a C header beside it); returns the library path.
+
+        See runtime_export.export_library for the layout and the embedded metadata.
+        """
+        return export_library(self, path)
+
+    def __repr__(self):
+        params = ", ".join(f"{p.name}: {p.dtype}{p.shape_str()}" for p in self.signature.params)
+        return f"<opcomp.Module {self.name}({params}) target={self.target}>"

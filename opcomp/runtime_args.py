@@ -1,0 +1,323 @@
+"""Argument checking for compiled kernels: arrays in, raw pointers and sizes out.
+
+A kernel's ABI is ``int32 name(ptr buf0, ..., i64 size0, ...)``: one data pointer
+per parameter buffer (C-contiguous, row-major), then one i64 per size variable.
+A `Signature` turns the user's arrays into those raw values, or raises
+`ArgumentError` naming the parameter, what was expected and what came.
+
+Speed matters (a call on small arrays should cost a few microseconds), so the
+signature generates, once, a straight-line Python function that accepts only
+the common case (NumPy arrays of the right dtype, rank, shape, layout) and
+returns None on anything else.  Only then does the slow path run: it converts
+DLPack objects, diagnoses the problem precisely, and raises.  Both paths check
+everything before the kernel runs, so a rejected call writes nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import expr as E
+from .dtype import SCALARS
+
+_INT_RANGE = {"int8": 2**7 - 1, "int16": 2**15 - 1, "int32": 2**31 - 1,
+              "int64": 2**63 - 1, "uint8": 2**8 - 1}
+_PY_BINARY = {"add": "({} + {})", "sub": "({} - {})", "mul": "({} * {})",
+              "floordiv": "({} // {})", "floormod": "({} % {})",
+              "min": "min({}, {})", "max": "max({}, {})"}
+_KDL_CPU = 1
+_DLPACK_DEVICES = {1: "cpu", 2: "cuda", 3: "cuda_host", 4: "opencl", 7: "vulkan",
+                   8: "metal", 9: "vpi", 10: "rocm", 13: "cuda_managed", 14: "oneapi"}
+
+
+class ArgumentError(ValueError):
+    """A wrong argument to a compiled kernel: count, rank, shape, dtype, strides, device."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """What one parameter accepts: dtype, shape (ints and size expressions), output or not."""
+    name: str
+    dtype: str
+    shape: tuple          # of Expr
+    is_output: bool
+
+    @property
+    def np_dtype(self):
+        return np.dtype("bool" if self.dtype == "bool" else self.dtype)
+
+    def shape_str(self) -> str:
+        return "(" + ", ".join(str(d) for d in self.shape) + ("," if len(self.shape) == 1 else "") + ")"
+
+
+def _py_expr(e, names: dict) -> str:
+    """Python source for a shape expression over size variables (a fixed whitelist)."""
+    if isinstance(e, E.Const) and isinstance(e.value, int) and not isinstance(e.value, bool):
+        return str(int(e.value))
+    if isinstance(e, E.Var) and e in names:
+        return names[e]
+    if isinstance(e, E.Binary) and e.op in _PY_BINARY:
+        return _PY_BINARY[e.op].format(_py_expr(e.a, names), _py_expr(e.b, names))
+    if isinstance(e, E.Cast) and e.dtype in _INT_RANGE:
+        return _py_expr(e.value, names)
+    raise ValueError(f"shape expression {e} cannot be evaluated from argument shapes: only "
+                     "integer constants, size variables, + - * // % min max are supported")
+
+
+def _free_vars(e, size_vars) -> list:
+    from .visit import walk
+    out = []
+    walk(e, lambda n: out.append(n) if isinstance(n, E.Var) and n in size_vars
+         and n not in out else None)
+    return out
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Where a size variable's value comes from: arg `param`, dimension `dim`.
+
+    For a dimension that is exactly the variable, value = shape[dim].  For an
+    affine dimension c*v + d (v its only variable) value = (shape[dim] - d) // c;
+    the full shape comparison afterwards rejects a dimension that is not of that form.
+    """
+    var: E.Var
+    param: int
+    dim: int
+    scale: int = 1
+    offset: int = 0
+
+    def source(self, shape_name: str) -> str:
+        dim = f"{shape_name}[{self.dim}]"
+        if self.scale == 1 and self.offset == 0:
+            return dim
+        return f"(({dim} - {self.offset}) // {self.scale})"
+
+
+def _affine(e, v, names) -> tuple:
+    """(scale, offset) when e == scale*v + offset for all v (checked at 0, 1, 2, 7); else None."""
+    fn = eval(f"lambda x: {_py_expr(e, {v: 'x'})}", {"min": min, "max": max})  # noqa: S307 (whitelisted)
+    d, c = fn(0), fn(1) - fn(0)
+    if c <= 0 or any(fn(x) != c * x + d for x in (2, 7)):
+        return None
+    return c, d
+
+
+def _bindings(params, size_vars) -> list:
+    """One Binding per size var: its first plain occurrence, else a solvable affine one."""
+    plain, affine = {}, {}
+    for pi, p in enumerate(params):
+        for d, e in enumerate(p.shape):
+            if isinstance(e, E.Var) and e in size_vars:
+                plain.setdefault(e, Binding(e, pi, d))
+                continue
+            free = _free_vars(e, size_vars)
+            if len(free) == 1 and free[0] not in affine:
+                cd = _affine(e, free[0], {})
+                if cd:
+                    affine[free[0]] = Binding(free[0], pi, d, *cd)
+    out = []
+    for v in size_vars:
+        if v not in plain and v not in affine:
+            raise ValueError(f"size variable {v.name} cannot be bound from the argument shapes: "
+                             f"no parameter dimension is {v.name} itself or an affine a*{v.name}+b")
+        out.append(plain.get(v) or affine[v])
+    return out
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch") and hasattr(x, "numpy")
+
+
+def _canonical(p: ParamSpec, a):
+    """A plain ndarray with the canonical dtype object (the fast check tests identity)."""
+    if type(a) is not np.ndarray:
+        a = a.view(np.ndarray)          # subclasses (memmap, matrix): same memory
+    if a.dtype == p.np_dtype and a.dtype is not p.np_dtype:
+        a = a.view(p.np_dtype)
+    return a
+
+
+class Signature:
+    """The parameters of a kernel and the compiled check that maps arrays to raw args."""
+
+    def __init__(self, name: str, params, size_vars, target: str = "llvm"):
+        self.name = name
+        self.params = tuple(params)
+        self.size_vars = tuple(size_vars)
+        self.target = target
+        for p in self.params:
+            if p.dtype not in SCALARS:
+                raise ValueError(f"parameter {p.name} has unsupported dtype {p.dtype}")
+        self.bindings = _bindings(self.params, self.size_vars)
+        self._names = {v: f"v{k}" for k, v in enumerate(self.size_vars)}
+        self.fast = self._compile_fast()
+
+    # -- the fast path -----------------------------------------------------------
+    def _fast_source(self) -> list:
+        n = len(self.params)
+        a = [f"a{i}" for i in range(n)]
+        s = [f"s{i}" for i in range(n)]
+        lines = ["def fast(*args):", f"    if len(args) != {n}: return None"]
+        if n:
+            lines.append(f"    {', '.join(a)}{',' if n == 1 else ''} = args")
+            lines.append("    if " + " or ".join(f"type({x}) is not ndarray" for x in a) + ": return None")
+            lines.append("    if " + " or ".join(f"{x}.dtype is not D{i}" for i, x in enumerate(a)) + ": return None")
+            lines += [f"    {s[i]} = {a[i]}.shape" for i in range(n)]
+            lines.append("    if " + " or ".join(f"len({s[i]}) != {len(p.shape)}"
+                                                for i, p in enumerate(self.params)) + ": return None")
+        lines += [f"    {self._names[b.var]} = {b.source(s[b.param])}" for b in self.bindings]
+        lines += self._fast_value_checks(s, a)
+        lines += [f"    p{i} = {a[i]}.ctypes.data" for i in range(n)]
+        align = [f"p{i} % {p.np_dtype.itemsize}" for i, p in enumerate(self.params)
+                 if p.np_dtype.itemsize > 1]
+        if align:
+            lines.append("    if " + " or ".join(align) + ": return None")
+        raw = [f"p{i}" for i in range(n)] + [self._names[v] for v in self.size_vars]
+        lines.append(f"    return ({', '.join(raw)}{',' if len(raw) == 1 else ''})")
+        return lines
+
+    def _fast_value_checks(self, s, a) -> list:
+        lines = []
+        for b in self.bindings:
+            vn, top = self._names[b.var], _INT_RANGE.get(b.var.dtype, 2**63 - 1)
+            lines.append(f"    if {vn} < 0 or {vn} > {top}: return None")
+        for i, p in enumerate(self.params):
+            tup = ", ".join(_py_expr(d, self._names) for d in p.shape)
+            lines.append(f"    if {s[i]} != ({tup}{',' if len(p.shape) == 1 else ''}): return None")
+            flags = f"{a[i]}.flags"
+            cond = f"not {flags}.c_contiguous" + (f" or not {flags}.writeable" if p.is_output else "")
+            lines.append(f"    if {cond}: return None")
+        return lines
+
+    def _compile_fast(self):
+        # The source is generated from whitelisted IR only (ints, v<k> names, operators).
+        env = {"ndarray": np.ndarray, "min": min, "max": max}
+        env.update({f"D{i}": p.np_dtype for i, p in enumerate(self.params)})
+        self.fast_source = "\n".join(self._fast_source())
+        exec(compile(self.fast_source, f"<opcomp check {self.name}>", "exec"), env)  # noqa: S102
+        return env["fast"]
+
+    # -- the slow path: conversion and diagnosis --------------------------------
+    def prepare(self, args):
+        """(raw args for the kernel, arrays to keep alive during the call); raises ArgumentError."""
+        raw = self.fast(*args)
+        if raw is not None:
+            return raw, args
+        arrays = self.as_arrays(args)
+        raw = self.fast(*arrays)
+        if raw is None:
+            self.diagnose(arrays)
+            raise AssertionError(f"{self.name}: arguments rejected by the fast check but no "
+                                 f"problem found; please report (fast check:\n{self.fast_source})")
+        return raw, arrays
+
+    def as_arrays(self, args) -> list:
+        """Each argument as a NumPy array sharing its memory (DLPack for tensors)."""
+        n = len(self.params)
+        if len(args) != n:
+            names = ", ".join(p.name for p in self.params)
+            raise ArgumentError(f"{self.name} expects {n} arguments ({names}), got {len(args)}: "
+                                "pass one array per parameter, outputs included")
+        return [_canonical(p, a) if isinstance(a, np.ndarray) else
+                _canonical(p, self._from_dlpack(p, a)) for p, a in zip(self.params, args)]
+
+    def _from_dlpack(self, p: ParamSpec, x):
+        if _is_torch(x):
+            # Tensor.numpy() shares memory and is ~3x cheaper than DLPack; it refuses
+            # GPU, meta and grad-requiring tensors, which DLPack below then diagnoses.
+            try:
+                return x.numpy()
+            except (RuntimeError, TypeError, ValueError):
+                pass
+        if not hasattr(x, "__dlpack__"):
+            raise ArgumentError(f"{self.name}: argument {p.name} must be a NumPy array or an "
+                                f"object with __dlpack__ (a tensor), got {type(x).__name__}")
+        self._check_device(p, x)
+        try:
+            return np.from_dlpack(x)
+        except (BufferError, TypeError, ValueError, RuntimeError) as exc:
+            raise ArgumentError(f"{self.name}: argument {p.name} ({type(x).__name__}) cannot be "
+                                f"shared zero-copy through DLPack: {exc}") from exc
+
+    def _check_device(self, p: ParamSpec, x) -> None:
+        try:
+            dev = x.__dlpack_device__()
+            kind, where = int(dev[0]), f"{_DLPACK_DEVICES.get(int(dev[0]), dev[0])}:{dev[1]}"
+        except Exception:     # e.g. torch's meta tensors have no DLPack device at all
+            kind, where = None, str(getattr(x, "device", "an unknown device"))
+        if kind != _KDL_CPU:
+            raise ArgumentError(f"{self.name}: argument {p.name} lives on {where}, but this module "
+                                f"runs on the CPU (target {self.target}); move the tensor to the "
+                                "CPU first (e.g. tensor.cpu())")
+
+    def diagnose(self, arrays) -> None:
+        """Raise the ArgumentError that explains why the fast check rejected these arrays."""
+        for p, a in zip(self.params, arrays):
+            self._check_dtype_rank(p, a)
+        values = self._bind(arrays)
+        for p, a in zip(self.params, arrays):
+            self._check_shape(p, a, values)
+        for p, a in zip(self.params, arrays):
+            self._check_layout(p, a)
+
+    def _check_dtype_rank(self, p: ParamSpec, a) -> None:
+        if a.dtype != p.np_dtype or not a.dtype.isnative:
+            got = a.dtype.name if a.dtype.isnative else f"{a.dtype.str} (non-native byte order)"
+            raise ArgumentError(f"{self.name}: argument {p.name} must have dtype {p.dtype}, "
+                                f"got {got}; opcomp does not convert implicitly")
+        if a.ndim != len(p.shape):
+            raise ArgumentError(f"{self.name}: argument {p.name} must have rank {len(p.shape)} "
+                                f"(shape {p.shape_str()}), got rank {a.ndim} with shape {a.shape}")
+
+    def _bind(self, arrays) -> dict:
+        """Size var -> (value, where it came from); inconsistent plain occurrences raise."""
+        values = {}
+        for b in self.bindings:
+            dim = arrays[b.param].shape[b.dim]
+            value = (dim - b.offset) // b.scale
+            where = f"{self.params[b.param].name}.shape[{b.dim}]"
+            top = _INT_RANGE.get(b.var.dtype, 2**63 - 1)
+            if value > top:
+                raise ArgumentError(f"{self.name}: size {b.var.name} = {value} (from {where}) "
+                                    f"does not fit the variable's type {b.var.dtype}")
+            if value < 0:
+                raise ArgumentError(f"{self.name}: {where} is {dim}, which gives size "
+                                    f"{b.var.name} = {value}; sizes cannot be negative "
+                                    f"(shape of {self.params[b.param].name}: "
+                                    f"{self.params[b.param].shape_str()})")
+            values[b.var] = (value, where)
+        return values
+
+    def _check_shape(self, p: ParamSpec, a, values) -> None:
+        env = {self._names[v]: val for v, (val, _) in values.items()}
+        for d, (e, got) in enumerate(zip(p.shape, a.shape)):
+            want = eval(_py_expr(e, self._names), {"min": min, "max": max}, env)  # noqa: S307
+            if want == got:
+                continue
+            if isinstance(e, E.Const):
+                raise ArgumentError(f"{self.name}: argument {p.name} has shape {a.shape}, "
+                                    f"expected {p.shape_str()}: {p.name}.shape[{d}] must be "
+                                    f"{want}, got {got}")
+            if isinstance(e, E.Var):
+                value, where = values[e]
+                raise ArgumentError(f"{self.name}: {e.name} is {value} from {where} but {got} "
+                                    f"from {p.name}.shape[{d}] (inconsistent sizes)")
+            used = ", ".join(f"{v.name} = {values[v][0]} from {values[v][1]}"
+                             for v in _free_vars(e, self.size_vars))
+            raise ArgumentError(f"{self.name}: {p.name}.shape[{d}] is {got}, but its size {e} "
+                                f"evaluates to {want} ({used}) (shape {p.shape_str()})")
+
+    def _check_layout(self, p: ParamSpec, a) -> None:
+        if not a.flags.c_contiguous:
+            raise ArgumentError(f"{self.name}: argument {p.name} is not C-contiguous (shape "
+                                f"{a.shape}, strides {a.strides}); opcomp does not copy "
+                                "silently: pass np.ascontiguousarray(x) or tensor.contiguous()")
+        if a.ctypes.data % a.dtype.itemsize:
+            raise ArgumentError(f"{self.name}: argument {p.name} has a data pointer "
+                                f"{a.ctypes.data:#x} not aligned to its {a.dtype.itemsize}-byte "
+                                "elements; copy it into a fresh array")
+        if p.is_output and not a.flags.writeable:
+            raise ArgumentError(f"{self.name}: argument {p.name} is written by the kernel "
+                                "but the array is read-only (writeable=False); pass a "
+                                "writable array")

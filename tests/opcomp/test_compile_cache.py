@@ -1,0 +1,218 @@
+"""The compile cache: memory hits, disk hits in a fresh process, corrupt entries, atomic writes."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from opcomp import compile_cache as cc
+from opcomp.build import build, get_backend
+from opcomp.target import parse_target
+
+# Until codegen/llvm.py (another engineer's) exists there is nothing to build with.
+pytest.importorskip("codegen.llvm", reason="the LLVM backend codegen/llvm.py is not there yet")
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+# Executed here and in a fresh interpreter: both must build the identical function.
+KERNEL_SRC = """
+from opcomp import expr as E, tir as T
+def make(name, idx="int32"):
+    n, i = E.Var("n", "int32"), E.Var("i", idx)
+    A, B, C = (T.Buffer(x, "float32", (n,)) for x in "ABC")
+    v = E.Load(A, (i,), "float32") * E.Load(B, (i,), "float32") + 1.5
+    body = T.For(i, E.const(0, idx), n, "serial", T.Store(C, (i,), v))
+    return T.PrimFunc(name, (A, B, C), body, (n,))
+"""
+
+CHILD = KERNEL_SRC + """
+import json, sys, time
+import numpy as np
+from opcomp import compile_cache as cc
+from opcomp.build import build
+t0 = time.perf_counter()
+mod = build(make(sys.argv[1]), target="llvm")
+seconds = time.perf_counter() - t0
+rng = np.random.default_rng()
+a, b = rng.standard_normal(100).astype(np.float32), rng.standard_normal(100).astype(np.float32)
+c = np.empty_like(a)
+mod(a, b, c)
+ok = bool(np.array_equal(c, a * b + np.float32(1.5)))
+print(json.dumps({"stats": cc.stats, "seconds": seconds, "ok": ok}))
+"""
+
+
+def make(name, idx="int32"):
+    env: dict = {}
+    exec(KERNEL_SRC, env)
+    return env["make"](name, idx)
+
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path, monkeypatch):
+    d = tmp_path / "cache"
+    monkeypatch.setenv("OPCOMP_CACHE_DIR", str(d))
+    cc.clear_memory_cache()
+    return d
+
+
+def fresh_name():
+    return f"k{uuid.uuid4().hex[:12]}"
+
+
+def check(mod, rng):
+    a, b = rng.standard_normal(257).astype(np.float32), rng.standard_normal(257).astype(np.float32)
+    c = rng.standard_normal(257).astype(np.float32)
+    mod(a, b, c)
+    np.testing.assert_array_equal(c, a * b + np.float32(1.5))
+
+
+def entry_of(func, cache_dir: pathlib.Path) -> pathlib.Path:
+    key = cc.cache_key(func, parse_target("llvm"), get_backend("llvm"))
+    return cache_dir / f"v{cc.SCHEMA}" / key[:2] / key
+
+
+def timed_build(func):
+    t0 = time.perf_counter()
+    mod = build(func, target="llvm")
+    return mod, time.perf_counter() - t0
+
+
+def test_second_build_is_a_memory_hit(rng):
+    func = make(fresh_name())
+    mod1, cold = timed_build(func)
+    assert cc.stats["misses"] == 1 and cc.stats["memory_hits"] == 0
+    mod2, warm = timed_build(func)
+    assert cc.stats["memory_hits"] == 1 and cc.stats["misses"] == 1
+    assert mod2.artifact is mod1.artifact
+    print(f"cold build {cold * 1e3:.1f} ms, memory hit {warm * 1e3:.2f} ms")
+    assert warm < cold / 3
+    check(mod2, rng)
+
+
+def test_equal_functions_built_separately_share_the_entry():
+    name = fresh_name()
+    build(make(name), target="llvm")
+    build(make(name), target="llvm")          # new Var/Buffer objects, same structure
+    assert cc.stats == {"memory_hits": 1, "disk_hits": 0, "misses": 1, "disk_rejected": 0}
+
+
+def test_key_sees_what_the_printer_hides():
+    f32, i64 = make("same"), make("same", idx="int64")   # loop variable int32 vs int64
+    assert str(f32) == str(i64)
+    backend, target = get_backend("llvm"), parse_target("llvm")
+    assert cc.cache_key(f32, target, backend) != cc.cache_key(i64, target, backend)
+    assert cc.cache_key(f32, target, backend) != cc.cache_key(f32, parse_target("llvm -mcpu=x86-64"), backend)
+
+
+def test_fresh_process_hits_the_disk_cache(cache_dir, tmp_path):
+    name = fresh_name()
+    _, cold = timed_build(make(name))
+    assert cc.stats["misses"] == 1
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = dict(os.environ, OPCOMP_CACHE_DIR=str(cache_dir),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, str(script), name], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"cold build {cold * 1e3:.1f} ms, disk hit in a fresh process {res['seconds'] * 1e3:.1f} ms")
+    assert res["ok"]
+    assert res["stats"]["disk_hits"] == 1 and res["stats"]["misses"] == 0
+
+
+def test_disk_entry_holds_plain_files(cache_dir):
+    func = make(fresh_name())
+    mod = build(func, target="llvm")
+    entry = entry_of(func, cache_dir)
+    meta = json.loads((entry / "meta.json").read_text())
+    assert meta["schema"] == cc.SCHEMA and meta["key"] == entry.name
+    blobs = {name: (entry / info["file"]).read_bytes() for name, info in meta["blobs"].items()}
+    assert mod.artifact.object in blobs.values()
+    assert mod.artifact.ir.encode() in blobs.values()
+    assert sorted(p.name for p in entry.parent.iterdir()) == [entry.name]   # no temp litter
+
+
+def _corrupt_then_rebuild(func, rng, damage):
+    build(func, target="llvm")
+    damage()
+    cc.clear_memory_cache()
+    with pytest.warns(cc.CacheWarning, match="ignoring the corrupt entry"):
+        mod = build(func, target="llvm")
+    assert cc.stats["disk_rejected"] == 1 and cc.stats["misses"] == 1
+    check(mod, rng)
+    cc.clear_memory_cache()
+    build(func, target="llvm")                 # the rewritten entry is good again
+    assert cc.stats["disk_hits"] == 1
+
+
+def _blob(entry, field):
+    return entry / json.loads((entry / "meta.json").read_text())["blobs"][field]["file"]
+
+
+def test_garbage_object_bytes_are_refused(cache_dir, rng):
+    func = make(fresh_name())
+    entry = entry_of(func, cache_dir)
+    _corrupt_then_rebuild(func, rng, lambda: _blob(entry, "object").write_bytes(os.urandom(300)))
+
+
+def test_malformed_json_is_refused(cache_dir, rng):
+    func = make(fresh_name())
+    entry = entry_of(func, cache_dir)
+    _corrupt_then_rebuild(func, rng, lambda: (entry / "meta.json").write_text('{"schema": 1, "ke'))
+
+
+def test_key_mismatch_is_refused(cache_dir, rng):
+    func = make(fresh_name())
+    entry = entry_of(func, cache_dir)
+
+    def damage():
+        meta = json.loads((entry / "meta.json").read_text())
+        meta["key"] = "0" * 64
+        (entry / "meta.json").write_text(json.dumps(meta))
+    _corrupt_then_rebuild(func, rng, damage)
+
+
+def test_hash_mismatch_of_the_ir_is_refused(cache_dir, rng):
+    func = make(fresh_name())
+    entry = entry_of(func, cache_dir)
+
+    def damage():                      # same size, one byte changed
+        path = _blob(entry, "ir")
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x20
+        path.write_bytes(bytes(data))
+    _corrupt_then_rebuild(func, rng, damage)
+
+
+def test_interrupted_write_leaves_no_entry(cache_dir, monkeypatch, rng):
+    func = make(fresh_name())
+    entry = entry_of(func, cache_dir)
+    real = cc._write_file
+    written = []
+
+    def dying(path, data):
+        if written:                               # the first file made it, then the "crash"
+            raise OSError("disk full")
+        written.append(path)
+        real(path, data[: len(data) // 2])
+    monkeypatch.setattr(cc, "_write_file", dying)
+    with pytest.warns(cc.CacheWarning, match="could not write"):
+        mod = build(func, target="llvm")
+    check(mod, rng)                                # the build itself succeeded
+    assert written and not entry.exists()
+    assert list(entry.parent.iterdir()) == []      # the half-written temp entry was removed
+
+
+def test_disk_cache_off(monkeypatch, cache_dir, rng):
+    monkeypatch.setenv("OPCOMP_CACHE_DIR", "off")
+    check(build(make(fresh_name()), target="llvm"), rng)
+    assert not cache_dir.exists()
