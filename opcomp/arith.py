@@ -37,7 +37,10 @@ def norm_ranges(ranges) -> dict:
 
 
 def _as_index(x, dtype):
-    return x if isinstance(x, E.Expr) else E.const(x, dtype if dt.is_int(dtype) else None)
+    if isinstance(x, E.Expr):
+        return x
+    # E.Const, not E.const: an extent may exceed the dtype (2**31 values of an int32)
+    return E.Const(int(x), dtype if dt.is_int(dtype) else "int64")
 
 
 def dtype_bound(dtype: str) -> tuple:

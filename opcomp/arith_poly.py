@@ -16,7 +16,6 @@ structural hash, so re-reading a canonical expression costs a dict lookup.
 from __future__ import annotations
 
 from . import expr as E
-from .arith_fold import wrap_int
 
 INDEX_DTYPES = frozenset(("int32", "int64"))
 # A product of two sums expands only up to this many partial products; a
@@ -227,7 +226,9 @@ def build(p: Poly, dtype: str) -> E.Expr:
 
 
 def _const(k: int, dtype: str) -> E.Const:
-    return E.Const(wrap_int(k, dtype), dtype)
+    # Not wrapped: index arithmetic does not overflow by contract, and bounds
+    # (n + 5 for n < 2**31 - 1) may exceed the dtype; wrapping them would lie.
+    return E.Const(k, dtype)
 
 
 def _term(atoms: tuple, c: int, dtype: str) -> E.Expr:

@@ -59,7 +59,7 @@ class Relaxer:
         self.ranges = ranges
         self.relax = frozenset(v for v in ranges if v not in keep)
         kept = {v: r for v, r in ranges.items() if v not in self.relax}
-        self.simp = Simplifier(kept)      # canonicalizes bounds over the kept vars
+        self.simp = Simplifier(kept, exact=True)    # canonical bounds over the kept vars
         self.full = None if canonical else Simplifier(ranges)
         self.bounds = Bounder(ranges)
         self.memo: dict = {}
@@ -79,18 +79,25 @@ class Relaxer:
         b*4 + 3), the result simplified, then relaxed again: so a - b*4 keeps
         its correlation and bounds to [0, 3] before b is relaxed.
         """
+        for lo, hi in self._stages(e):
+            pass
+        # still open only for cyclic range definitions: use constants there
+        return (self._fallback(lo)[0] if self._open(lo) else lo,
+                self._fallback(hi)[1] if self._open(hi) else hi)
+
+    def _stages(self, e):
+        """(lo, hi) after each relaxation pass, starting with (e, e)."""
         if self.full is not None:
             e = self.full.expr(e)
         lo = hi = e
+        yield lo, hi
         for _ in range(len(self.relax) + 1):
             lo_open, hi_open = self._open(lo), self._open(hi)
             if not (lo_open or hi_open):
-                return lo, hi
+                return
             lo = self._s(self._pass(lo)[0]) if lo_open else lo
             hi = self._s(self._pass(hi)[1]) if hi_open else hi
-        # cyclic range definitions: give up on symbolic, use constants
-        return (self._fallback(lo)[0] if self._open(lo) else lo,
-                self._fallback(hi)[1] if self._open(hi) else hi)
+            yield lo, hi
 
     def _open(self, e) -> bool:
         return e is not None and bool(vars_of(e) & self.relax)
@@ -107,10 +114,18 @@ class Relaxer:
         return self._sb(e)
 
     def const_range(self, e) -> tuple:
-        """Constant (lo, hi) of the symbolic bounds; +-INF where not constant."""
-        lo, hi = self.raw(e)
-        return (lo.value if isinstance(lo, E.Const) else -INF,
-                hi.value if isinstance(hi, E.Const) else INF)
+        """Constant (lo, hi) of e: the tightest constant bounds of any stage.
+
+        A middle stage can bound better than the end: relaxing i in [n//4, ...)
+        gives n - n//4*4, whose constant bounds see the n terms cancel.
+        """
+        best_lo, best_hi = -INF, INF
+        for lo, hi in self._stages(e):
+            if lo is not None:
+                best_lo = max(best_lo, self.bounds.of(lo)[0])
+            if hi is not None:
+                best_hi = min(best_hi, self.bounds.of(hi)[1])
+        return best_lo, best_hi
 
     # -- dispatch ---------------------------------------------------------------
     def _sb(self, e) -> tuple:

@@ -24,12 +24,14 @@ from . import expr as E
 from . import tir as T
 from .arith import Bounder, norm_ranges
 from .arith_fold import (fold_binary, fold_call, fold_cast, fold_compare, fold_unary,
-                         wrap_int)
+                         int_range, wrap_int)
 from .arith_poly import INDEX_DTYPES, build, order_key, to_poly
 from .arith_rules import IndexRules
 from .expr import field_names
 from .visit import map_children, substitute
 
+_EXACT = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+          "min": min, "max": max}
 _NEGATE = {"lt": "ge", "le": "gt", "gt": "le", "ge": "lt", "eq": "ne", "ne": "eq"}
 
 
@@ -90,8 +92,11 @@ class Simplifier(IndexRules):
     Simplifier({x: (0, 8)}).expr(x // 8) -> 0
     """
 
-    def __init__(self, ranges: dict):
+    def __init__(self, ranges: dict, exact: bool = False):
         self.ranges = ranges
+        # exact: int32/int64 constants fold as mathematical integers (for bound
+        # expressions, which may exceed the dtype); else they wrap like NumPy.
+        self.exact = exact
         self.bounds = Bounder(ranges)
         self.memo: dict = {}
         self._relaxer = self._pin_relaxer = None
@@ -129,6 +134,10 @@ class Simplifier(IndexRules):
         return e if a is e.a and b is e.b else E.Binary(e.op, a, b, d)
 
     def _index_binary(self, op, a, b, d):
+        if type(a) is E.Const and type(b) is E.Const:
+            if self.exact and op in ("add", "sub", "mul", "min", "max"):
+                return E.Const(_EXACT[op](a.value, b.value), d)
+            return self._fold_or_identity(op, a, b, d)   # NumPy folding: wraps
         if op in ("add", "sub", "mul"):
             pa, pb = to_poly(a), to_poly(b)
             p = pa.plus(pb, 1 if op == "add" else -1) if op != "mul" else pa.times(pb)
@@ -197,7 +206,7 @@ class Simplifier(IndexRules):
     def _unary(self, e):
         a = self.expr(e.a)
         ca = _cval(a)
-        if ca is not None:
+        if ca is not None and not (self.exact and e.dtype in INDEX_DTYPES):
             v = fold_unary(e.op, ca, dt.element(e.dtype))
             if v is not None:
                 return _splat(v, e.dtype)
@@ -470,6 +479,17 @@ _STMT_RULES = {
 # public API
 # ---------------------------------------------------------------------------
 
+def _with_sizes(ranges: dict, size_vars) -> dict:
+    """Shape sizes are never negative: n in [0, dtype max) unless ranges say more.
+
+    Lets max(n // 4, 0) become n // 4 in a PrimFunc's loop extents.
+    """
+    for v in size_vars:
+        if dt.is_int(v.dtype) and v not in ranges:
+            ranges[v] = (E.Const(0, v.dtype), E.Const(int_range(v.dtype)[1], v.dtype))
+    return ranges
+
+
 def simplify_expr(e, ranges=None) -> E.Expr:
     """Simplify one expression under ranges {var: (min, extent)}.
 
@@ -479,17 +499,17 @@ def simplify_expr(e, ranges=None) -> E.Expr:
 
 
 def simplify(node, ranges=None):
-    """Simplify an Expr, a Stmt (loop ranges are used inside each For) or a PrimFunc.
+    """Simplify an Expr, a Stmt (loop ranges are used inside each For) or a PrimFunc
+    (whose size_vars are known to be >= 0).
 
     simplify(For(i, 0, 1, "serial", Store(B, (i*2,), x)))  ->  Store(B, (0,), x)
     Returns node itself when nothing changed.
     """
     if isinstance(node, (E.Expr, int, float, bool)):
         return simplify_expr(node, ranges)
-    simp = Simplifier(norm_ranges(ranges))
     if isinstance(node, T.Stmt):
-        return _stmt(node, simp)
+        return _stmt(node, Simplifier(norm_ranges(ranges)))
     if isinstance(node, T.PrimFunc):
-        body = _stmt(node.body, simp)
+        body = _stmt(node.body, Simplifier(_with_sizes(norm_ranges(ranges), node.size_vars)))
         return node if body is node.body else replace(node, body=body)
     raise TypeError(f"simplify: expected an Expr, Stmt or PrimFunc, got {type(node).__name__}")

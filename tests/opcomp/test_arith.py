@@ -235,6 +235,13 @@ def test_symbolic_bound_affine_keeps_outer_vars():
     assert _text(symbolic_bound(x * -3 + y, {x: (0, 4), y: (0, 2)})) == ("-9", "1")
 
 
+def test_bounds_may_exceed_the_dtype():
+    # bounds are mathematical integers: wrapping 2**31 + 3 would make n + 5 look negative
+    assert _text(symbolic_bound(n + 5, {n: (0, 2**31 - 1)})) == ("5", "2147483651")
+    assert not prove(n + 5 < 0, {n: (0, 2**31 - 1)})
+    assert const_bound(n * 4, {n: (0, 2**31)}) == (0, 4 * (2**31 - 1))
+
+
 def test_symbolic_bound_keep_and_transitive_ranges():
     # i's range depends on j, which is relaxed too
     assert _text(symbolic_bound(i, {i: (j * 4, 4), j: (0, 3)})) == ("0", "11")

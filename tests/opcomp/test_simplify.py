@@ -68,6 +68,12 @@ def test_simplify_expr_entry_point():
         simplify("x + 1")
 
 
+def test_constant_folding_wraps_but_canonical_sums_do_not():
+    assert simplify(E.const(2**31 - 1) + 1).value == -2**31     # NumPy int32 overflow
+    big = simplify(x + (2**31 - 2) + 5 - x)                     # no overflow by contract
+    assert big.value == 2**31 + 3
+
+
 def test_int64_keeps_dtype():
     a, b = E.Var("a", "int64"), E.Var("b", "int64")
     r = simplify(a * 3 + b - a * 3 + 2)
@@ -314,6 +320,23 @@ def test_stmt_identity_kept_and_primfunc():
     assert simplify(fn) is fn
     fn2 = T.PrimFunc("f", (B,), T.For(i, E.const(0), E.const(8), "serial", _store(i + 0)))
     assert str(simplify(fn2).body) == "for i in range(8):\n  B[i] = 1.0f"
+
+
+def test_primfunc_size_vars_are_non_negative():
+    body = T.For(i, E.const(0), E.maximum(n // 4, 0), "serial", _store(i))
+    fn = T.PrimFunc("f", (B,), body, size_vars=(n,))
+    assert str(simplify(fn).body) == "for i in range(n // 4):\n  B[i] = 1.0f"
+    assert str(simplify(body)) == "for i in range(max(n // 4, 0)):\n  B[i] = 1.0f"
+
+
+def test_split_tail_extent_with_symbolic_loop_min():
+    # the tail loop of a split of n by 4: i.outer in [n//4, (n + 3)//4)
+    io, ii = E.Var("io"), E.Var("ii")
+    inner = T.For(ii, E.const(0), E.maximum(E.minimum(n - io * 4, 4), 0), "serial",
+                  _store(io * 4 + ii))
+    tail = T.For(io, n // 4, (n + 3) // 4 - n // 4, "serial", inner)
+    fn = T.PrimFunc("f", (B,), tail, size_vars=(n,))
+    assert "for ii in range(n - io * 4):" in str(simplify(fn).body)
 
 
 def test_let_assert_allocate():
