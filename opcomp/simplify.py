@@ -355,7 +355,7 @@ def _roundtrip(src: str, mid: str, dst: str) -> bool:
 
 
 def _const(self, e):
-    """An int constant outside its dtype (expr.cast does not wrap) wraps like NumPy."""
+    """A small-int Const built directly out of its dtype's range wraps like NumPy."""
     v = e.value
     if type(v) is int and e.dtype not in INDEX_DTYPES and dt.is_int(e.dtype):
         w = wrap_int(v, e.dtype)

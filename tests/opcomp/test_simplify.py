@@ -11,6 +11,7 @@ import pytest
 
 from opcomp import expr as E
 from opcomp import tir as T
+from opcomp.arith import linear_form
 from opcomp.simplify import simplify, simplify_expr
 from opcomp.visit import walk
 
@@ -229,7 +230,7 @@ def test_fold_unary_cast_call_compare():
     assert _fold(-E.const(-2**31)).value == -2**31                 # wraps like NumPy
     assert _fold(~E.const(5)).value == -6
     assert _fold(~E.const(True)).value is False
-    assert _fold(E.const(300).astype("uint8")).value == 44      # expr.cast does not wrap
+    assert _fold(E.const(300).astype("uint8")).value == 44
     assert _fold(E.Cast(E.const(3.7), "int32")).value == 3
     assert _fold(E.Cast(E.const(-3.7), "int32")).value == -3
     assert _fold(E.Cast(E.const(300), "uint8")).value == 44
@@ -469,7 +470,6 @@ def test_benchmark_typical_index_expressions():
     dt = time.perf_counter() - t0
     print(f"\nsimplify: {len(cases)} index expressions in {dt * 1e3:.1f} ms "
           f"({dt / len(cases) * 1e6:.0f} us each)")
-    assert str(results[1]) == "io * 2048 + ii * 512 + jo * 64 + ji" or \
-        isinstance(results[1], E.Expr)
+    assert linear_form(results[1]) is not None       # the fuse round trip is affine again
     assert isinstance(results[2], E.Const) and results[2].value is True
     assert dt < 2.0          # generous: catches pathological slowness only
