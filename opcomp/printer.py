@@ -85,8 +85,11 @@ def _loop_header(s: T.For) -> str:
     kind = f"{s.kind} " if s.kind != "serial" else ""
     if s.kind == "thread":
         kind = f"thread {s.thread} "
-    rng = f"range({expr_str(s.extent)})" if E.is_const(s.min, 0) else \
-        f"range({expr_str(s.min)}, {expr_str(s.min + s.extent)})"
+    if E.is_const(s.min, 0):
+        rng = f"range({expr_str(s.extent)})"
+    else:
+        from .simplify import simplify_expr
+        rng = f"range({expr_str(s.min)}, {expr_str(simplify_expr(s.min + s.extent))})"
     return f"{kind}for {_var_name(s.var)} in {rng}:"
 
 

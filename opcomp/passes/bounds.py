@@ -21,20 +21,25 @@ from ..visit import map_children
 
 
 def insert_bounds_checks(func: T.PrimFunc) -> T.PrimFunc:
-    return replace(func, body=_stmt(func.body))
+    ranges = {v: (E.const(0, v.dtype), E.const(2**31 - 1, v.dtype)) for v in func.size_vars}
+    return replace(func, body=_stmt(func.body, ranges))
 
 
-def _stmt(s):
+def _stmt(s, ranges):
+    """Asserts for s; ranges holds the enclosing loops (accesses provably safe need none)."""
     if isinstance(s, T.Store):
         checks = _load_checks(s.value, None) + [(None, s.buffer, s.indices)]
         for i in s.indices:
             checks = _load_checks(i, None) + checks
-        return _wrap(checks, s)
+        return _wrap(checks, s, ranges)
+    if isinstance(s, T.For):
+        inner = {**ranges, s.var: (s.min, s.extent)}
+        return replace(s, body=_stmt(s.body, inner))
     if isinstance(s, T.IfThenElse):
-        new = map_children(s, lambda c: _stmt(c) if isinstance(c, T.Stmt) else c)
-        return _wrap(_load_checks(s.cond, None), new)
+        new = map_children(s, lambda c: _stmt(c, ranges) if isinstance(c, T.Stmt) else c)
+        return _wrap(_load_checks(s.cond, None), new, ranges)
     if isinstance(s, T.Stmt):
-        return map_children(s, lambda c: _stmt(c) if isinstance(c, T.Stmt) else c)
+        return map_children(s, lambda c: _stmt(c, ranges) if isinstance(c, T.Stmt) else c)
     return s
 
 
@@ -68,13 +73,14 @@ def _in_bounds(buf, indices):
     return cond
 
 
-def _wrap(checks, stmt):
+def _wrap(checks, stmt, ranges):
     for path, buf, idx in reversed(checks):
-        cond = simplify_expr(_in_bounds(buf, idx))
-        if E.is_const(cond, True):
-            continue
+        cond = _in_bounds(buf, idx)
         if path is not None:
             cond = E.binary("or", E.unary("not", path), cond)
+        cond = simplify_expr(cond, ranges)
+        if E.is_const(cond, True):
+            continue
         shape = ", ".join(expr_str(x) for x in buf.shape)
         msg = (f"out-of-bounds access {buf.name}[{', '.join(expr_str(i) for i in idx)}] "
                f"(shape {shape})")
