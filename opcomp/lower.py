@@ -30,6 +30,7 @@ class LowerContext:
         self.bodies = {st: _effective_body(sch, st) for st in sch.stages
                        if not st.is_placeholder and st.attach_type != "inline"}
         self.bounds = infer_bounds(sch, self.bodies)
+        _check_vector_extents(self.bounds)
         self.buffers = {}
         self.params = [self._param_buffer(t) for t in args]
         self.attached = {}
@@ -64,6 +65,14 @@ class LowerContext:
             return [E.const(0)] * len(st.op.shape)
         b = self.bounds[st]
         return [b.root_min[iv] for iv in st.op.axis]
+
+
+def _check_vector_extents(bounds) -> None:
+    from .schedule import check_vector_extent
+    for st, b in bounds.items():
+        for iv, (kind, _) in st.annotations.items():
+            if kind == "vectorized":
+                check_vector_extent(st, iv, b.leaf_extent[iv])
 
 
 def _alloc_extent(ext: E.Expr) -> E.Expr:

@@ -237,12 +237,10 @@ class Stage:
         if iv.kind == "reduce":
             raise self._error("vectorize", iv, "cannot vectorize a reduction axis "
                               "(lanes would race on the accumulator); vectorize a data axis")
-        if not isinstance(iv.extent, E.Const):
-            raise self._error("vectorize", iv, f"extent {iv.extent} is not a constant; "
-                              "split by a constant factor and vectorize the inner axis")
-        if iv.extent.value > 64:
-            raise self._error("vectorize", iv, f"extent {iv.extent.value} exceeds 64 lanes; "
-                              "split it first")
+        if self.is_output:
+            # Outputs stay at root, so the extent is final now; other stages may be
+            # computed at a tile later, and lowering checks their inferred extent.
+            check_vector_extent(self, iv, iv.extent)
         self.annotations[iv] = ("vectorized", None)
         self._record("vectorize", axis=self.axis_key(iv))
 
@@ -318,6 +316,16 @@ class Stage:
 
     def __repr__(self):
         return f"Stage({self.name}, loops={self.loops_str()})"
+
+
+def check_vector_extent(stage, iv, extent) -> None:
+    """A vectorized loop needs a constant extent of at most 64 lanes."""
+    if not isinstance(extent, E.Const):
+        raise stage._error("vectorize", iv, f"extent {extent} is not a constant; "
+                           "split by a constant factor and vectorize the inner axis")
+    if extent.value > 64:
+        raise stage._error("vectorize", iv, f"extent {extent.value} exceeds 64 lanes; "
+                           "split it first")
 
 
 class Schedule:

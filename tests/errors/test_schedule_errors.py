@@ -255,6 +255,14 @@ def test_vectorize_too_many_lanes():
         s[B].vectorize(B.op.axis[1])
 
 
+def test_vectorize_intermediate_too_wide_at_lower():
+    A, B, C = chain(n=128)
+    s = oc.create_schedule(C)
+    s[B].vectorize(B.op.axis[1])          # accepted: B could still be computed at a tile
+    with unchanged(s), raises("vectorize", "B", "j", "extent 128 exceeds 64 lanes; split it first"):
+        oc.lower(s, [A, C])
+
+
 def test_parallel_reduce_axis():
     A, B, C = matmul()
     s = oc.create_schedule(C)
