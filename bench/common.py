@@ -23,7 +23,7 @@ def fair_environment() -> None:
     if any(k in os.environ for k in _UNSET) or any(os.environ.get(k) != v for k, v in want.items()):
         env = {k: v for k, v in os.environ.items() if k not in _UNSET}
         env.update(want)
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+        os.execve(sys.executable, sys.orig_argv, env)   # orig_argv keeps "-m bench.run"
 
 
 def time_calls(fn, min_time: float = 0.2, repeat: int = 7) -> list:
