@@ -31,6 +31,9 @@ _DLPACK_DEVICES = {1: "cpu", 2: "cuda", 3: "cuda_host", 4: "opencl", 7: "vulkan"
                    8: "metal", 9: "vpi", 10: "rocm", 13: "cuda_managed", 14: "oneapi"}
 
 
+_FAST_CACHE: dict = {}      # (check source, dtypes) -> compiled check; signatures repeat
+
+
 class ArgumentError(ValueError):
     """A wrong argument to a compiled kernel: count, rank, shape, dtype, strides, device."""
 
@@ -173,8 +176,21 @@ class Signature:
                  if p.np_dtype.itemsize > 1]
         if align:
             lines.append("    if " + " or ".join(align) + ": return None")
+        lines += self._fast_overlap_checks(a)
         raw = [f"p{i}" for i in range(n)] + [self._names[v] for v in self.size_vars]
         lines.append(f"    return ({', '.join(raw)}{',' if len(raw) == 1 else ''})")
+        return lines
+
+    def overlap_pairs(self) -> list:
+        """(output, other) index pairs that must not share memory (kernels assume noalias)."""
+        return [(o, j) for o, p in enumerate(self.params) if p.is_output
+                for j in range(len(self.params)) if j != o and (j < o or not self.params[j].is_output)]
+
+    def _fast_overlap_checks(self, a) -> list:
+        pairs = self.overlap_pairs()
+        used = sorted({i for pair in pairs for i in pair})
+        lines = [f"    e{i} = p{i} + {a[i]}.nbytes" for i in used]
+        lines += [f"    if p{o} < e{j} and p{j} < e{o}: return None" for o, j in pairs]
         return lines
 
     def _fast_value_checks(self, s, a) -> list:
@@ -192,11 +208,15 @@ class Signature:
 
     def _compile_fast(self):
         # The source is generated from whitelisted IR only (ints, v<k> names, operators).
-        env = {"ndarray": np.ndarray, "min": min, "max": max}
-        env.update({f"D{i}": p.np_dtype for i, p in enumerate(self.params)})
         self.fast_source = "\n".join(self._fast_source())
-        exec(compile(self.fast_source, f"<opcomp check {self.name}>", "exec"), env)  # noqa: S102
-        return env["fast"]
+        dtypes = tuple(p.np_dtype for p in self.params)
+        key = (self.fast_source, dtypes)
+        if key not in _FAST_CACHE:       # rebuilding a module (cache hits) skips compile()
+            env = {"ndarray": np.ndarray, "min": min, "max": max}
+            env.update({f"D{i}": d for i, d in enumerate(dtypes)})
+            exec(compile(self.fast_source, "<opcomp argument check>", "exec"), env)  # noqa: S102
+            _FAST_CACHE[key] = env["fast"]
+        return _FAST_CACHE[key]
 
     # -- the slow path: conversion and diagnosis --------------------------------
     def prepare(self, args):
@@ -260,6 +280,7 @@ class Signature:
             self._check_shape(p, a, values)
         for p, a in zip(self.params, arrays):
             self._check_layout(p, a)
+        self._check_overlap(arrays)
 
     def _check_dtype_rank(self, p: ParamSpec, a) -> None:
         if a.dtype != p.np_dtype or not a.dtype.isnative:
@@ -321,3 +342,13 @@ class Signature:
             raise ArgumentError(f"{self.name}: argument {p.name} is written by the kernel "
                                 "but the array is read-only (writeable=False); pass a "
                                 "writable array")
+
+    def _check_overlap(self, arrays) -> None:
+        for o, j in self.overlap_pairs():
+            a, b = arrays[o], arrays[j]
+            lo_a, lo_b = a.ctypes.data, b.ctypes.data
+            if lo_a < lo_b + b.nbytes and lo_b < lo_a + a.nbytes:
+                out, other = self.params[o].name, self.params[j].name
+                raise ArgumentError(f"{self.name}: output {out} overlaps argument {other} in "
+                                    "memory; kernels assume an output shares no memory with "
+                                    "another argument: pass a separate output array")

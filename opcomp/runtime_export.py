@@ -236,6 +236,11 @@ def export_library(mod, path) -> str:
             inputs.append(Path(tmp) / fname)
         (Path(tmp) / "meta.c").write_text(_meta_c(mod))
         inputs.append(Path(tmp) / "meta.c")
+        # Export only the kernel and its metadata: the thread pool stays private, so
+        # two opcomp libraries in one program never interpose each other's pool.
+        (Path(tmp) / "exports.map").write_text(
+            f"{{ global: {mod.name}; opcomp_meta_{mod.name}; local: *; }};\n")
+        inputs.append(f"-Wl,--version-script={Path(tmp) / 'exports.map'}")
         staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             _link(cc, staged, inputs)

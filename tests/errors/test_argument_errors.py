@@ -240,3 +240,13 @@ def test_torch_errors_name_the_parameter(copy_n):
     with pytest.raises(oc.ArgumentError, match=r"argument A must have dtype float32, got float64"):
         copy_n(a.double(), c[:N])
     assert torch.equal(c, before)
+
+
+def test_output_overlapping_an_input(copy_n, rng):
+    base = rng.standard_normal(2 * N).astype(np.float32)
+    a, c = base[:N], base[N // 2: N // 2 + N]
+    rejects(copy_n, (a, c), c, r"output C overlaps argument A in memory; kernels assume an "
+            "output shares no memory with another argument: pass a separate output array")
+    rejects(copy_n, (a, a), a, r"output C overlaps argument A")
+    copy_n(base[:N], base[N:])              # adjacent, not overlapping: fine
+    np.testing.assert_array_equal(base[N:], base[:N])

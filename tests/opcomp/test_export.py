@@ -45,8 +45,9 @@ def int_kernel(name=None):
     return T.PrimFunc(name or f"imul{next(_ids)}", (A, B, C), body, (n,))
 
 
-def test_export_and_load_round_trip(tmp_path, rng):
-    mod = build(saxpy(), target="llvm")
+@pytest.mark.parametrize("kind", ["serial", "parallel"])
+def test_export_and_load_round_trip(tmp_path, rng, kind):
+    mod = build(saxpy(kind), target="llvm")
     lib = tmp_path / f"lib{mod.name}.so"
     assert mod.export_library(str(lib)) == str(lib)
     assert lib.is_file() and lib.with_suffix(".h").is_file()
@@ -59,6 +60,16 @@ def test_export_and_load_round_trip(tmp_path, rng):
     assert mod2.source("tir") == mod.source("tir")
     with pytest.raises(ValueError, match=r"loaded from .* has no 'llvm' source.*available: tir"):
         mod2.source("llvm")
+
+
+def test_library_exports_only_the_kernel_and_its_metadata(tmp_path):
+    nm = shutil.which("nm") or pytest.skip("no nm")
+    mod = build(saxpy("parallel"), target="llvm")
+    lib = mod.export_library(tmp_path / "libp.so")
+    out = subprocess.run([nm, "-D", "--defined-only", lib], capture_output=True, text=True,
+                         check=True).stdout
+    assert sorted(line.split()[-1] for line in out.splitlines()) == \
+        sorted([mod.name, f"opcomp_meta_{mod.name}"])
 
 
 def test_loaded_module_checks_arguments(tmp_path, rng):
