@@ -61,7 +61,7 @@ class CacheWarning(UserWarning):
 
 
 def clear_memory_cache() -> None:
-    """Forget the in-process artifacts (the disk cache is kept)."""
+    """Forget the in-process artifacts and zero `stats` (the disk cache is kept)."""
     with _lock:
         _memory.clear()
     for k in stats:

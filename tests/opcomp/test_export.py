@@ -96,6 +96,18 @@ def test_header_declares_c_types_and_shapes(tmp_path):
     assert "#include <stdint.h>" in h and 'extern "C"' in h
 
 
+@pytest.mark.parametrize("dtype, ctype", [("bool", "uint8_t"), ("float16", "uint16_t"),
+                                          ("float64", "double"), ("uint8", "uint8_t")])
+def test_header_c_type_per_dtype(tmp_path, dtype, ctype):
+    n, i = E.Var("n", "int32"), E.Var("i", "int32")
+    A, C = T.Buffer("A", dtype, (n,)), T.Buffer("C", dtype, (n,))
+    body = T.For(i, E.const(0, "int32"), n, "serial", T.Store(C, (i,), E.Load(A, (i,), dtype)))
+    mod = build(T.PrimFunc(f"copy_{dtype}", (A, C), body, (n,)), target="llvm")
+    mod.export_library(tmp_path / "libc.so")
+    h = (tmp_path / "libc.h").read_text()
+    assert f"int32_t copy_{dtype}(const {ctype}* A, {ctype}* C, int64_t n);" in h
+
+
 C_MAIN = r"""
 #include <stdio.h>
 #include "HEADER"

@@ -58,20 +58,24 @@ def asserting(name=None):
 
 
 def random(rng, shape, dtype):
+    if dtype == "bool":
+        return rng.random(shape) < 0.5
     if np.dtype(dtype).kind == "f":
         return rng.standard_normal(shape).astype(dtype)
     info = np.iinfo(dtype)
     return rng.integers(max(info.min, -100), min(info.max, 100), shape, dtype=dtype)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64", "int8"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int32", "int64", "int16",
+                                   "int8", "uint8", "bool"])
 def test_numpy_outputs_written_in_place(rng, dtype):
-    mod = build(elementwise(dtype), target="llvm")
+    op = (lambda a, b: a & b) if dtype == "bool" else (lambda a, b: a + b)
+    mod = build(elementwise(dtype, op), target="llvm")
     a, b = random(rng, 1003, dtype), random(rng, 1003, dtype)
     c = random(rng, 1003, dtype)
     c_id = c.ctypes.data
     assert mod(a, b, c) is None
-    np.testing.assert_array_equal(c, a + b)
+    np.testing.assert_array_equal(c, op(a, b))
     assert c.ctypes.data == c_id
 
 
