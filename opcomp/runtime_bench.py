@@ -71,14 +71,26 @@ def benchmark(mod, *args, warmup: int = 1, repeat: int = 5, number: int = None,
               min_time: float = 0.02) -> BenchmarkResult:
     """Time `mod(*args)`: `warmup` untimed calls, then `repeat` timed repeats.
 
+    mod: a Module (its arguments are checked once, then the kernel is timed
+    alone) or any callable, so a reference can be timed the same way.
+
     number: calls per repeat; by default chosen so that one repeat takes at
     least `min_time` seconds.  Returns a BenchmarkResult (seconds per call).
     """
     if repeat < 1 or warmup < 0 or (number is not None and number < 1):
         raise ValueError(f"benchmark: need repeat >= 1, warmup >= 0, number >= 1; got "
                          f"repeat={repeat}, warmup={warmup}, number={number}")
-    raw, keep = mod.signature.prepare(args)      # ArgumentError here, before any call
-    fn = mod.kernel.fn
+    if hasattr(mod, "signature"):
+        raw, keep = mod.signature.prepare(args)      # ArgumentError here, before any call
+        fn = mod.kernel.fn
+    elif callable(mod):                              # a reference to compare with, e.g. NumPy
+        raw, keep = args, None
+
+        def fn(*a):
+            mod(*a)
+            return 0
+    else:
+        raise TypeError(f"benchmark: expected a Module or a callable, got {mod!r}")
     if warmup:
         _timed(fn, raw, warmup)
     if number is None:
