@@ -211,7 +211,7 @@ def test_cache_write_makes_copy_stage():
     assert s[C].op.body.tensor is CL
     assert [iv.name for iv in s[CL].op.reduce_axis] == ["k"] and s[CL].scope == "local"
     assert isinstance(s[CL].op.body, E.Reduce)
-    assert leaves(s[C]) == ["i", "j"] and leaves(s[CL]) == ["i", "j", "k"]
+    assert leaves(s[C]) == ["i", "j"] and leaves(s[CL]) == ["i.c", "j.c", "k"]
     assert s[C].is_output and not s[CL].is_output
 
 
