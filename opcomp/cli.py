@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -36,6 +37,9 @@ def _demo(args) -> int:
           f"max relative error vs float64 NumPy {err:.1e} ({'ok' if ok else 'WRONG'})")
     print(f"opcomp {gflops / ours:.0f} GFLOP/s, NumPy {gflops / theirs:.0f} GFLOP/s "
           f"(ratio {theirs / ours:.2f}x), {oc.runtime_threads()} threads")
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} limits NumPy's OpenBLAS; "
+              "`python -m bench.run` compares with its AVX-512 kernels")
     return 0 if ok else 1
 
 
