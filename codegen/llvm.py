@@ -1,0 +1,220 @@
+"""The LLVM CPU backend: lowered PrimFunc -> optimized LLVM IR -> machine code.
+
+    backend = LLVMBackend()
+    text = backend.render(func, target)        # LLVM IR, optimized at O3 for the target
+    artifact = backend.compile(text, target)   # IR + object code + assembly
+    kernel = backend.load(artifact)            # JIT-linked; kernel.fn(*pointers, *sizes)
+
+The generated function follows the ABI in llvm_emit: buffer pointers, then
+i64 sizes; it returns 0 or the 1-based code of the failed assert.  Parallel
+loops call ``opcomp_parallel_for`` (codegen/threadpool.py provides it).
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import threading
+from dataclasses import dataclass
+
+import llvmlite.binding as llvm
+
+from opcomp import tir as T
+from opcomp.target import Target, parse_target
+
+from .llvm_emit import emit_module
+from .llvm_parallel import RUNTIME_PARALLEL_FOR
+
+__all__ = ["LLVMBackend", "LLVMArtifact", "LoadedKernel", "host_target_machine",
+           "target_machine", "cpu_and_features", "optimize"]
+
+_init_lock = threading.Lock()
+_initialized = []
+_local = threading.local()
+
+
+def _init_llvm() -> None:
+    # llvmlite 0.50 initializes LLVM itself; only the native target is ours to set up.
+    with _init_lock:
+        if not _initialized:
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            llvm.initialize_native_asmparser()
+            _load_compiler_runtime()
+            _initialized.append(True)
+
+
+def _load_compiler_runtime() -> None:
+    """Make libgcc's helpers (half conversions on CPUs without F16C...) visible to the JIT.
+
+    MCJIT resolves a missing symbol to address 0, so a libcall LLVM emits for
+    an operation the CPU lacks would crash instead of failing to link.
+    """
+    name = ctypes.util.find_library("gcc_s")
+    if name:
+        try:
+            llvm.load_library_permanently(name)
+        except RuntimeError:
+            pass
+
+
+def cpu_and_features(target) -> tuple:
+    """(cpu name, feature string) for a target: -mcpu/-mattr, else this host's."""
+    target = parse_target(target)
+    cpu, mattr = target.get("mcpu"), target.get("mattr")
+    if cpu:
+        return cpu, mattr or ""          # a named CPU brings its own features
+    host = llvm.get_host_cpu_features().flatten()
+    return llvm.get_host_cpu_name(), ",".join(f for f in (host, mattr) if f)
+
+
+def host_target_machine(target="llvm") -> llvm.TargetMachine:
+    """A fresh TargetMachine for the target's CPU: opt level 3, PIC, default code model."""
+    _init_llvm()
+    cpu, features = cpu_and_features(target)
+    tgt = llvm.Target.from_triple(llvm.get_process_triple())
+    return tgt.create_target_machine(cpu=cpu, features=features, opt=3, reloc="pic",
+                                     codemodel="default")
+
+
+target_machine = host_target_machine     # the name runtime_export uses
+
+
+def _cached_machine(target) -> llvm.TargetMachine:
+    """One TargetMachine per thread and target (LLVM's are not shared across threads)."""
+    cache = _local.__dict__.setdefault("machines", {})
+    key = str(target)
+    if key not in cache:
+        cache[key] = host_target_machine(target)
+    return cache[key]
+
+
+def function_attrs(target) -> tuple:
+    """String attributes that make the optimizer and code generator use the target's ISA."""
+    cpu, features = cpu_and_features(target)
+    # znver5 prefers 256-bit vectors by default; explicit <16 x float> code should stay zmm.
+    return (f'"target-cpu"="{cpu}"', f'"target-features"="{features}"',
+            '"prefer-vector-width"="512"', '"min-legal-vector-width"="512"')
+
+
+def optimize(module: llvm.ModuleRef, tm: llvm.TargetMachine) -> None:
+    """The O3 pipeline (new pass manager) with loop and SLP vectorization, in place."""
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pto.loop_unrolling = True
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(module, pb)
+
+
+@dataclass(frozen=True)
+class LLVMArtifact:
+    """A compiled kernel: optimized IR, object code (for export), assembly, ABI counts."""
+    name: str
+    ir: str
+    object: bytes
+    asm: str
+    n_buffers: int
+    n_sizes: int
+    target: str = "llvm"
+
+
+class LoadedKernel:
+    """Machine code in this process; the execution engine lives as long as this object.
+
+    fn: ctypes function (int32 result; void* per buffer, int64 per size).
+    """
+
+    def __init__(self, engine, name: str, n_buffers: int, n_sizes: int):
+        self.engine = engine
+        self.name = name
+        self.address = engine.get_function_address(name)
+        if not self.address:
+            raise RuntimeError(f"LLVM backend: JIT found no function {name!r}")
+        proto = ctypes.CFUNCTYPE(ctypes.c_int32, *([ctypes.c_void_p] * n_buffers
+                                                   + [ctypes.c_int64] * n_sizes))
+        self.fn = proto(self.address)
+
+    def __call__(self, *raw_args) -> int:
+        return self.fn(*raw_args)
+
+
+class LLVMBackend:
+    """The "llvm" target: render / compile / load (see the module docstring)."""
+    name = "llvm"
+    artifact_type = LLVMArtifact
+
+    def render(self, func: T.PrimFunc, target="llvm") -> str:
+        """Optimized LLVM IR text for a flattened, vectorized PrimFunc."""
+        target = _cpu_target(target)
+        tm = _cached_machine(target)
+        module = emit_module(func, function_attrs(target), tm.triple, str(tm.target_data))
+        ref = _parse(str(module))
+        ref.verify()
+        optimize(ref, tm)
+        return str(ref)
+
+    def compile(self, ir_text: str, target="llvm") -> LLVMArtifact:
+        """Object code and assembly for (already optimized) IR text."""
+        target = _cpu_target(target)
+        tm = _cached_machine(target)
+        ref = _parse(ir_text)
+        name, n_buffers, n_sizes = _kernel_signature(ref)
+        return LLVMArtifact(name, ir_text, bytes(tm.emit_object(ref)), tm.emit_assembly(ref),
+                            n_buffers, n_sizes, str(target))
+
+    def load(self, artifact: LLVMArtifact) -> LoadedKernel:
+        """Link the artifact's object code into this process (MCJIT)."""
+        if RUNTIME_PARALLEL_FOR.encode() in artifact.object:
+            _require_parallel_runtime()
+        tm = host_target_machine(artifact.target)     # the engine takes ownership
+        engine = llvm.create_mcjit_compiler(_parse(""), tm)
+        engine.add_object_file(llvm.ObjectFileRef.from_data(artifact.object))
+        engine.finalize_object()
+        return LoadedKernel(engine, artifact.name, artifact.n_buffers, artifact.n_sizes)
+
+    def artifact_from_fields(self, **fields) -> LLVMArtifact:
+        """Rebuild an artifact from its dataclass fields (the compile cache's disk layer)."""
+        return LLVMArtifact(**fields)
+
+
+def _parse(text: str) -> llvm.ModuleRef:
+    """Parse IR into a fresh LLVM context: contexts are not thread-safe, and builds
+    may run in several Python threads at once (ctypes releases the GIL)."""
+    return llvm.parse_assembly(text, context=llvm.create_context())
+
+
+def _cpu_target(target) -> Target:
+    target = parse_target(target)
+    if target.kind != "llvm":
+        raise ValueError(f"LLVM backend: cannot compile for target {target} "
+                         f"(a {target.kind} target)")
+    return target
+
+
+def _kernel_signature(ref: llvm.ModuleRef) -> tuple:
+    """(name, pointer args, i64 args) of the module's one exported function."""
+    exported = [f for f in ref.functions
+                if not f.is_declaration and f.linkage == llvm.Linkage.external]
+    if len(exported) != 1:
+        raise ValueError(f"LLVM backend: expected one exported kernel, found "
+                         f"{[f.name for f in exported]}")
+    fn = exported[0]
+    kinds = [str(a.type) for a in fn.arguments]
+    return fn.name, kinds.count("ptr"), kinds.count("i64")
+
+
+def _require_parallel_runtime() -> None:
+    """Make sure opcomp_parallel_for resolves (codegen.threadpool JIT-loads the pool)."""
+    if llvm.address_of_symbol(RUNTIME_PARALLEL_FOR):
+        return
+    try:
+        from . import threadpool
+    except ImportError:
+        threadpool = None
+    ensure_loaded = getattr(threadpool, "ensure_loaded", None)
+    if ensure_loaded is not None:
+        ensure_loaded()
+    if not llvm.address_of_symbol(RUNTIME_PARALLEL_FOR):
+        raise RuntimeError("LLVM backend: this kernel has parallel loops but no thread pool "
+                           f"provides {RUNTIME_PARALLEL_FOR} (codegen/threadpool.py's "
+                           "ensure_loaded() registers it with llvmlite.binding.add_symbol)")

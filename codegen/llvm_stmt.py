@@ -1,0 +1,216 @@
+"""Statements -> LLVM control flow: loops, branches, stores, temporaries, asserts.
+
+A mixin for the function emitter.  Besides the expression mixins it needs
+``self.fn`` (the LLVM function), ``self.heap`` (heap temporaries live at the
+current point, freed on an early return), ``self.fail(code)`` (emit the
+early return for a failed assert), ``self.alloca(type)`` (entry-block
+stack slot) and ``self.parallel_loop(for_stmt)``.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import llvmlite.ir as ir
+
+from opcomp import dtype as dt
+from opcomp import tir as T
+
+from .llvm_expr import const_value, is_contiguous
+from .llvm_types import I32, I64, PTR, VOID, const, lanes_of, mem_type
+
+MAX_UNROLL = 64
+MAX_STACK_BYTES = 64 * 1024
+ALIGN = 64
+_MISSING = object()
+
+
+@contextmanager
+def bound(mapping, key, value):
+    """mapping[key] = value for the duration of a with-block (scopes nest)."""
+    old = mapping.get(key, _MISSING)
+    mapping[key] = value
+    try:
+        yield
+    finally:
+        if old is _MISSING:
+            del mapping[key]
+        else:
+            mapping[key] = old
+
+
+class StmtMixin:
+    """stmt(s): emit one statement at the builder's position."""
+
+    def stmt(self, s):
+        method = _DISPATCH.get(type(s))
+        if method is None:
+            raise NotImplementedError(f"LLVM backend: cannot compile {type(s).__name__} statements")
+        method(self, s)
+
+    def _seq(self, s):
+        for child in s.stmts:
+            self.stmt(child)
+
+    def _nop(self, s):
+        pass
+
+    def _barrier(self, s):
+        raise NotImplementedError("LLVM backend: Barrier (__syncthreads) exists only on GPU "
+                                  "targets; build this schedule for 'cuda'")
+
+    def _let(self, s):
+        with bound(self.env, s.var, self.expr(s.value)):
+            self.stmt(s.body)
+
+    def _if(self, s):
+        cond = self.expr(s.cond)
+        if s.else_case is None:
+            with self.b.if_then(cond):
+                self.stmt(s.then_case)
+            return
+        with self.b.if_else(cond) as (then, otherwise):
+            with then:
+                self.stmt(s.then_case)
+            with otherwise:
+                self.stmt(s.else_case)
+
+    def _assert(self, s):
+        cond = self.expr(s.cond)
+        if lanes_of(cond) > 1:
+            cond = self.call_intrinsic("llvm.vector.reduce.and", [cond], ret=cond.type.element,
+                                       overload=(cond.type,))
+        fail = self.fn.append_basic_block("assert_fail")
+        ok = self.fn.append_basic_block("assert_ok")
+        self.b.cbranch(cond, ok, fail)
+        self.b.position_at_end(fail)
+        self.fail(ir.Constant(I32, self.ctx.assert_code(s)))
+        self.b.position_at_end(ok)
+        self.stmt(s.body)
+
+    # -- stores ----------------------------------------------------------------------
+    def _store(self, s):
+        buf, (index,) = s.buffer, s.indices
+        value = self.expr(s.value)
+        lanes = dt.lanes(index.dtype)
+        if lanes_of(value) != lanes:
+            if lanes_of(value) != 1:
+                raise ValueError(f"LLVM backend: store of a {lanes_of(value)}-lane value to "
+                                 f"{buf.name} at a {lanes}-lane index")
+            value = self.broadcast(value, lanes)
+        if dt.is_bool(buf.dtype):
+            value = self.b.zext(value, ir.VectorType(mem_type(buf.dtype), lanes) if lanes > 1
+                                else mem_type(buf.dtype))
+        align = dt.itemsize(buf.dtype)
+        if lanes == 1:
+            self.b.store(value, self.element_ptr(buf, index), align=align)
+        elif is_contiguous(index):
+            self.b.store(value, self.contiguous_ptr(buf, index), align=align)
+        else:
+            self.scatter(value, self.element_ptr(buf, index), align)
+
+    # -- loops -----------------------------------------------------------------------
+    def _for(self, s):
+        if s.kind == "thread":
+            raise NotImplementedError(
+                f"LLVM backend: loop {s.var.name} is bound to GPU thread axis {s.thread!r}; "
+                "thread-bound loops need a GPU target ('cuda')")
+        if s.kind == "parallel" and not self.in_parallel:
+            return self.parallel_loop(s)
+        extent = const_value(s.extent)
+        if s.kind == "unrolled" and extent is not None and extent <= MAX_UNROLL:
+            return self._unrolled(s, extent)
+        # serial, vectorized (left over), unrolled with a large or symbolic extent,
+        # and parallel loops nested in a parallel body run as plain loops.
+        return self.serial_loop(s.var, self.loop_bound(s.min, s.var),
+                                self.loop_bound(s.extent, s.var), s.body)
+
+    def loop_bound(self, e, var):
+        """A loop min/extent as a value of the loop variable's type."""
+        return self.cast(self.expr(e), e.dtype, var.dtype)
+
+    def _unrolled(self, s, extent):
+        lo = self.loop_bound(s.min, s.var)
+        for k in range(extent):
+            if isinstance(lo, ir.Constant):       # keep copies' indices literal
+                value = const(lo.type, lo.constant + k)
+            else:
+                value = self.b.add(lo, const(lo.type, k)) if k else lo
+            with bound(self.env, s.var, value):
+                self.stmt(s.body)
+
+    def serial_loop(self, var, lo, extent, body, name=None):
+        """for var in [lo, lo + extent): body  (a counted loop with a phi)."""
+        name = name or var.name
+        hi = self.b.add(lo, extent)
+        pre = self.b.block
+        head = self.fn.append_basic_block(f"{name}.head")
+        loop = self.fn.append_basic_block(f"{name}.body")
+        done = self.fn.append_basic_block(f"{name}.end")
+        self.b.branch(head)
+        self.b.position_at_end(head)
+        i = self.b.phi(lo.type, name=name)
+        i.add_incoming(lo, pre)
+        self.b.cbranch(self.b.icmp_signed("<", i, hi), loop, done)
+        self.b.position_at_end(loop)
+        with bound(self.env, var, i):
+            self.stmt(body)
+        # nsw: i < hi, so i + 1 cannot wrap; lets LLVM widen the index to i64.
+        nxt = self.b.add(i, const(i.type, 1), flags=("nsw",))
+        i.add_incoming(nxt, self.b.block)
+        self.b.branch(head)
+        self.b.position_at_end(done)
+
+    # -- temporaries -----------------------------------------------------------------
+    def _allocate(self, s):
+        buf = s.buffer
+        elem = mem_type(buf.dtype)
+        sizes = [const_value(d) for d in buf.shape]
+        if all(isinstance(n, int) for n in sizes):
+            count = 1
+            for n in sizes:
+                count *= n
+            if count * dt.itemsize(buf.dtype) <= MAX_STACK_BYTES:
+                ptr = self.alloca(ir.ArrayType(elem, max(count, 1)), buf.name)
+                with bound(self.bufs, buf, ptr):
+                    self.stmt(s.body)
+                return
+        self._heap_allocate(s)
+
+    def _heap_allocate(self, s):
+        buf = s.buffer
+        nbytes = const(I64, dt.itemsize(buf.dtype))
+        for d in buf.shape:
+            nbytes = self.b.mul(nbytes, self.index64(d))
+        # aligned_alloc wants a size that is a multiple of the alignment.
+        nbytes = self.b.and_(self.b.add(nbytes, const(I64, ALIGN - 1)), const(I64, -ALIGN))
+        alloc = self.declare("aligned_alloc", PTR, [I64, I64])
+        ptr = self.b.call(alloc, [const(I64, ALIGN), nbytes], name=buf.name)
+        self.heap.append(ptr)
+        with bound(self.bufs, buf, ptr):
+            self.stmt(s.body)
+        self.heap.pop()
+        self.free(ptr)
+
+    def free(self, ptr):
+        self.b.call(self.declare("free", VOID, [PTR]), [ptr])
+
+
+def entry_alloca(fn: ir.Function, t: ir.Type, name: str):
+    """A 64-byte aligned stack slot in fn's entry block (outside every loop).
+
+    The entry block holds only allocas and a branch, so inserting here never
+    shifts the position of the builder that emits the code.
+    """
+    b = ir.IRBuilder()
+    b.position_before(fn.entry_basic_block.terminator)
+    slot = b.alloca(t, name=name)
+    slot.align = ALIGN
+    slot.type = PTR          # llvmlite types allocas as typed pointers; kernels use opaque ones
+    return slot
+
+
+_DISPATCH = {
+    T.Seq: StmtMixin._seq, T.Nop: StmtMixin._nop, T.Barrier: StmtMixin._barrier,
+    T.LetStmt: StmtMixin._let, T.IfThenElse: StmtMixin._if, T.Assert: StmtMixin._assert,
+    T.Store: StmtMixin._store, T.For: StmtMixin._for, T.Allocate: StmtMixin._allocate,
+}
