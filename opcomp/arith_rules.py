@@ -262,6 +262,11 @@ class IndexRules:
         """Decide or canonicalize an int comparison: x + 1 < x + 3 -> True."""
         pa, pb = to_poly(a), to_poly(b)
         d = a.dtype
+        if _reads_data(pa, pb) and not (self._fits(pa, d) and self._fits(pb, d)):
+            # Index arithmetic (loop and size vars) is assumed not to overflow, as
+            # in TVM and Halide; arithmetic on loaded data wraps like NumPy's, so
+            # moving terms across or deciding by exact ranges could be wrong.
+            return E.Compare(op, a, b, "bool")
         if op in ("eq", "ne"):
             return self._equality(op, pa.plus(pb, -1), d)
         e = {"lt": lambda: pa.plus(pb, -1).add_const(1), "le": lambda: pa.plus(pb, -1),
@@ -273,6 +278,13 @@ class IndexRules:
         if g > 1:     # g*e' + k <= 0  <=>  e' + ceil(k/g) <= 0
             e = Poly({m: (at, k // g) for m, (at, k) in e.terms.items()}, -((-e.const) // g))
         return self._emit_compare("lt", e.add_const(-1), d)
+
+    def _fits(self, p, d: str) -> bool:
+        """Whether p's exact value range lies inside dtype d (so no wraparound)."""
+        import numpy as np
+        info = np.iinfo(d.partition("x")[0])
+        lo, hi = self.range_of(p, d)
+        return info.min <= lo and hi <= info.max
 
     def _equality(self, op: str, e: Poly, d: str) -> E.Expr:
         lo, hi = self.range_of(e, d)
@@ -345,3 +357,18 @@ def _dtype_of(p: Poly) -> str:
 
 
 __all__ = ["IndexRules", "split_divisible", "const_poly"]
+
+
+def _reads_data(*polys) -> bool:
+    """Whether any atom of the polys reads memory (data, not index arithmetic)."""
+    from .visit import walk
+    found = []
+
+    def visit(n):
+        if isinstance(n, (E.Load, E.TensorRead)):
+            found.append(n)
+    for p in polys:
+        for atoms, _ in p.terms.values():
+            for atom in atoms:
+                walk(atom, visit)
+    return bool(found)

@@ -237,6 +237,11 @@ class Stage:
         if iv.kind == "reduce":
             raise self._error("vectorize", iv, "cannot vectorize a reduction axis "
                               "(lanes would race on the accumulator); vectorize a data axis")
+        other = next((x for x, (k, _) in self.annotations.items()
+                      if k == "vectorized" and x is not iv), None)
+        if other is not None:
+            raise self._error("vectorize", iv, f"axis {other.name} is already vectorized; "
+                              "vectorize one axis per stage (fuse them first)")
         if self.is_output:
             # Outputs stay at root, so the extent is final now; other stages may be
             # computed at a tile later, and lowering checks their inferred extent.

@@ -263,6 +263,15 @@ def test_vectorize_intermediate_too_wide_at_lower():
         oc.lower(s, [A, C])
 
 
+def test_vectorize_second_axis():
+    A, B = chain(n=8, length=2)
+    s = oc.create_schedule(B)
+    s[B].vectorize(B.op.axis[1])
+    with unchanged(s), raises("vectorize", "B", "i", "axis j is already vectorized; "
+                              "vectorize one axis per stage (fuse them first)"):
+        s[B].vectorize(B.op.axis[0])
+
+
 def test_parallel_reduce_axis():
     A, B, C = matmul()
     s = oc.create_schedule(C)
