@@ -108,14 +108,26 @@ def optimize(module: llvm.ModuleRef, tm: llvm.TargetMachine) -> None:
 
 @dataclass(frozen=True)
 class LLVMArtifact:
-    """A compiled kernel: optimized IR, object code (for export), assembly, ABI counts."""
+    """A compiled kernel: optimized IR, object code (for export), ABI counts.
+
+    The assembly is made on first request: emitting it is a second full code
+    generation, which a build (or a tuner compiling thousands) rarely needs.
+    """
     name: str
     ir: str
     object: bytes
-    asm: str
     n_buffers: int
     n_sizes: int
     target: str = "llvm"
+
+    @property
+    def asm(self) -> str:
+        text = self.__dict__.get("_asm")
+        if text is None:
+            target = _cpu_target(self.target)
+            text = _cached_machine(target).emit_assembly(_parse(self.ir))
+            object.__setattr__(self, "_asm", text)
+        return text
 
 
 class LoadedKernel:
@@ -154,13 +166,13 @@ class LLVMBackend:
         return str(ref)
 
     def compile(self, ir_text: str, target="llvm") -> LLVMArtifact:
-        """Object code and assembly for (already optimized) IR text."""
+        """Object code for (already optimized) IR text."""
         target = _cpu_target(target)
         tm = _cached_machine(target)
         ref = _parse(ir_text)
         name, n_buffers, n_sizes = _kernel_signature(ref)
-        return LLVMArtifact(name, ir_text, bytes(tm.emit_object(ref)), tm.emit_assembly(ref),
-                            n_buffers, n_sizes, str(target))
+        return LLVMArtifact(name, ir_text, bytes(tm.emit_object(ref)), n_buffers, n_sizes,
+                            str(target))
 
     def load(self, artifact: LLVMArtifact) -> LoadedKernel:
         """Link the artifact's object code into this process (MCJIT)."""

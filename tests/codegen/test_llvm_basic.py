@@ -4,6 +4,7 @@ The helpers here build flattened PrimFuncs directly from the grammar (no
 schedule, no lowering), JIT them and call them on NumPy arrays; the other
 test_llvm_* files import them.
 """
+import dataclasses
 import ctypes
 
 import llvmlite.binding as llvm
@@ -308,7 +309,8 @@ def test_artifact_abi_and_loaded_kernel():
     assert isinstance(art, LLVMArtifact) and art.name == "conv"
     assert (art.n_buffers, art.n_sizes) == (2, 1)
     assert art.object[:4] == b"\x7fELF" and "conv:" in art.asm
-    assert BACKEND.artifact_from_fields(**art.__dict__) == art
+    fields = {f.name: getattr(art, f.name) for f in dataclasses.fields(art)}
+    assert BACKEND.artifact_from_fields(**fields) == art
     k = BACKEND.load(art)
     assert isinstance(k, LoadedKernel) and k.address
     assert k.fn.restype is ctypes.c_int32
