@@ -50,10 +50,9 @@ def _relu_add_module(n):
     B = oc.placeholder((N,), name="B")
     C = oc.compute((N,), lambda i: oc.maximum(A[i] + B[i], 0.0), name="C")
     s = oc.create_schedule(C)
-    xo, xi = s[C].split(C.op.axis[0], factor=64)
+    xo, xi = s[C].split(C.op.axis[0], factor=16384)   # one parallel task per 64 KiB
     s[C].parallel(xo)
-    xio, xii = s[C].split(xi, factor=16)
-    s[C].unroll(xio)
+    xio, xii = s[C].split(xi, factor=16)               # one AVX-512 register
     s[C].vectorize(xii)
     return oc.build(s, [A, B, C], name="relu_add")
 
