@@ -84,6 +84,12 @@ class _Vectorizer:
             return e
         if isinstance(e, E.Binary):
             return self.binary(e.op, self.expr(e.a), self.expr(e.b), e)
+        if isinstance(e, E.Cast) and dt.is_int(e.dtype):
+            v = self.expr(e.value)
+            if isinstance(v, E.Ramp):      # int64(ramp(b, s)) = ramp(int64(b), int64(s))
+                el = dt.element(e.dtype)
+                return E.Ramp(simplify_expr(E.cast(v.base, el)), simplify_expr(E.cast(v.stride, el)),
+                              v.lanes, dt.with_lanes(el, v.lanes))
         if isinstance(e, E.Load):
             idx = self.expr(e.indices[0])
             if not _is_vec(idx):

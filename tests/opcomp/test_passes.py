@@ -156,3 +156,16 @@ def test_debug_prints_ir_after_each_pass(capsys):
 def test_pipeline_is_deterministic():
     texts = {str(oc.lower(*split_add(37, 8, vectorize=True))) for _ in range(3)}
     assert len(texts) == 1
+
+
+def test_symbolic_size_vector_access_stays_a_ramp():
+    # int64 indices (symbolic sizes) must not turn contiguous loads into gathers.
+    n = oc.var("n")
+    s, args = split_add(n, 16, vectorize=True)
+    f = oc.lower(s, args)
+    vector_stores = [st for st in nodes(f.body, T.Store) if st.value.dtype == "float32x16"]
+    assert vector_stores
+    for st in vector_stores:
+        assert isinstance(st.indices[0], E.Ramp) and st.indices[0].dtype == "int64x16"
+        loads = nodes(st.value, E.Load)
+        assert loads and all(isinstance(ld.indices[0], E.Ramp) for ld in loads)
