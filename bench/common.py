@@ -13,6 +13,7 @@ import sys
 import time
 
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+SETTLE_S = 0.5
 _UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
@@ -27,7 +28,10 @@ def fair_environment() -> None:
 
 
 def time_calls(fn, min_time: float = 0.2, repeat: int = 7) -> list:
-    """Seconds per call, one figure per repeat, after a warm-up."""
+    """Seconds per call, one figure per repeat, after a settle and a warm-up."""
+    # OpenBLAS's workers spin for ~0.1 s after a call; the side timed next would
+    # share both cores with them (it halved opcomp's 2-thread GEMM), so let them park.
+    time.sleep(SETTLE_S)
     fn()
     t0 = time.perf_counter()
     fn()
