@@ -236,7 +236,9 @@ class OpsMixin:
         if name in TRANSCENDENTAL:
             return self._transcendental(name, x, dtype)
         if name == "pow":
-            return self.call_intrinsic("llvm.pow", args)
+            if dt.is_float(dtype):
+                return self._float_pow(args[0], args[1], dtype)
+            return self._int_pow(args[0], args[1], dtype)
         if name == "abs":
             return self._abs(x, dtype)
         if not dt.is_float(dtype):
@@ -249,6 +251,38 @@ class OpsMixin:
             root = self.call_intrinsic("llvm.sqrt", [x])
             return self.b.fdiv(const(x.type, 1.0), root, flags=self._fflags(exact=True))
         raise NotImplementedError(f"LLVM backend: unknown math function {name!r}")
+
+    def _float_pow(self, a, b, dtype):
+        # NumPy computes half pow in float32; LLVM's <N x half> lowering of
+        # pow(2, x) -> ldexp gave 1.0 for every lane (found by the fuzzer).
+        if dt.element(dtype) != "float16":
+            return self.call_intrinsic("llvm.pow", [a, b])
+        f32 = reg_type(dt.with_lanes("float32", lanes_of(a)))
+        y = self.call_intrinsic("llvm.pow", [self.b.fpext(a, f32), self.b.fpext(b, f32)])
+        return self.b.fptrunc(y, a.type)
+
+    def _int_pow(self, a, e, dtype):
+        """a ** e by square-and-multiply over every exponent bit: branch-free, so
+        it vectorizes, and wrapping like NumPy's loop.  A negative exponent
+        follows expr._power: 1, +-1 for a base of -1, else 0."""
+        bld, t = self.b, a.type
+        signed = dt.is_signed(dtype)
+        one = const(t, 1)
+        result, base, rest = one, a, e
+        for _ in range(dt.bits(dtype) - signed):
+            low = bld.icmp_unsigned("!=", bld.and_(rest, one), const(t, 0))
+            result = bld.select(low, bld.mul(result, base), result)
+            base = bld.mul(base, base)
+            rest = bld.lshr(rest, one)
+        if not signed:
+            return result
+        odd = bld.icmp_unsigned("!=", bld.and_(e, one), const(t, 0))
+        minus_one = const(t, -1)
+        of_minus_one = bld.select(odd, minus_one, one)
+        small = bld.select(bld.icmp_signed("==", a, one), one,
+                           bld.select(bld.icmp_signed("==", a, minus_one), of_minus_one,
+                                      const(t, 0)))
+        return bld.select(bld.icmp_signed("<", e, const(t, 0)), small, result)
 
     def _abs(self, x, dtype):
         if dt.is_float(dtype):

@@ -231,6 +231,8 @@ class Bounder:
         if e.name != "abs" or not dt.is_int(e.dtype):
             return dtype_bound(e.dtype)
         lo, hi = self.of(e.args[0])
+        if lo <= dtype_bound(e.dtype)[0]:
+            return dtype_bound(e.dtype)     # abs(INT_MIN) wraps to INT_MIN (NumPy)
         if lo >= 0:
             return lo, hi
         if hi <= 0:

@@ -119,7 +119,10 @@ def fold_cast(value, src: str, dst: str):
 
 
 def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
+    # In float64 and without exp(-x) overflowing: for x << 0 the result is
+    # z / (1 + z), subnormal in float32 long after exp(-x) became inf.
+    z = np.exp(-np.abs(np.float64(x)))
+    return type(x)((1 / (1 + z)) if x >= 0 else (z / (1 + z)))
 
 
 _FLOAT_CALLS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh,
@@ -127,9 +130,19 @@ _FLOAT_CALLS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh,
                 "floor": np.floor, "ceil": np.ceil, "abs": np.abs}
 
 
+def int_power(a: int, b: int, dtype: str) -> int:
+    """Integer a ** b as expr._power defines it (a negative exponent gives the
+    integer part of the exact value), wrapped to dtype."""
+    if b < 0:
+        return 1 if a == 1 else (-1) ** (-b) if a == -1 else 0
+    return pow(a, b, 1 << dt.bits(dtype))
+
+
 def fold_call(name: str, args: tuple, dtype: str):
     """A math intrinsic on constants, computed in dtype's precision (erf via float64)."""
     if dt.is_int(dtype):
+        if name == "pow":
+            return wrap_int(int_power(int(args[0]), int(args[1]), dtype), dtype)
         return wrap_int(abs(int(args[0])), dtype) if name == "abs" else None
     if not dt.is_float(dtype):
         return None

@@ -238,6 +238,9 @@ class IndexRules:
             if c == 0:
                 return E.Const(0, dtype)    # NumPy: x // 0 == x % 0 == 0
             p = to_poly(a)
+            if _reads_data(p) and not (self._fits(p, dtype) and
+                                       (c > 0 or self._fits(p.scale(-1), dtype))):
+                return None                 # data wraps: exact-integer identities fail
             if op == "floordiv":            # a // -c == (-a) // c
                 return self.floordiv_poly(p if c > 0 else p.scale(-1), abs(c), dtype)
             if c > 0:

@@ -263,7 +263,7 @@ class IterVar(Node):
 
 MATH_UNARY = ("exp", "log", "sqrt", "rsqrt", "tanh", "erf", "sigmoid",
               "abs", "floor", "ceil")
-FLOAT_ONLY = ("exp", "log", "sqrt", "rsqrt", "tanh", "erf", "sigmoid", "floor", "ceil", "pow")
+FLOAT_ONLY = ("exp", "log", "sqrt", "rsqrt", "tanh", "erf", "sigmoid", "floor", "ceil")
 BITWISE = ("and", "or", "xor")
 
 
@@ -387,11 +387,7 @@ def select(cond, a, b) -> Expr:
 def call(name: str, *args) -> Expr:
     """An elementwise math intrinsic; integer inputs to float math become float64 (NumPy)."""
     if name == "pow":
-        a, b, _ = _coerce_pair(args[0], args[1], "pow")
-        a, b = _unify(a, b, "pow")
-        if not dt.is_float(a.dtype):
-            a, b = cast(a, "float64"), cast(b, "float64")
-        return Call("pow", (a, b), a.dtype)
+        return _power(args[0], args[1])
     a = as_expr(args[0])
     if name in FLOAT_ONLY and not dt.is_float(a.dtype):
         if name in ("floor", "ceil") and not dt.is_float(a.dtype):
@@ -401,6 +397,20 @@ def call(name: str, *args) -> Expr:
     if name == "abs" and dt.is_bool(a.dtype):
         return a
     return Call(name, (a,), a.dtype)
+
+
+def _power(a, b) -> Expr:
+    """a ** b in the promoted dtype, integers included (NumPy: int8 ** int8 is
+    int8 and wraps; bool ** bool is int8).  NumPy refuses a negative integer
+    exponent; a kernel cannot raise per element, so it gives the integer part
+    of the exact value: 1 ** -n == 1, (-1) ** -n == +-1, and 0 for any other
+    base (0 ** -n included)."""
+    a, b, _ = _coerce_pair(a, b, "pow")
+    a, b = _unify(a, b, "pow")
+    if dt.is_bool(a.dtype):
+        a, b = cast(a, dt.with_lanes("int8", dt.lanes(a.dtype))), \
+            cast(b, dt.with_lanes("int8", dt.lanes(b.dtype)))
+    return Call("pow", (a, b), a.dtype)
 
 
 def minimum(a, b) -> Expr:

@@ -84,9 +84,8 @@ def _build_run(out, ins: dict):
     return res
 
 
-@pytest.mark.xfail(strict=True, reason="bug: int ** int has dtype float64 in opcomp; NumPy keeps "
-                   "int8 and wraps (opcomp/expr.py call('pow'))")
-def test_known_bug_int_power():
+# Found by the fuzzer: int ** int had dtype float64 (fixed with integer pow in codegen).
+def test_regression_int_power():
     x = oc.placeholder((4,), "int8", name="X")
     y = oc.placeholder((4,), "int8", name="Y")
     c = oc.compute((4,), lambda i: x[i] ** y[i], name="C")
@@ -112,36 +111,32 @@ def test_regression_int_overflow_negated_compare():
     assert got[0]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: simplifier turns x // -5 into (x * -1) // 5 for "
-                   "int64 data; wrong at INT64_MIN (opcomp/arith_rules.py divmod_index)")
-def test_known_bug_int_min_floordiv():
+# Found by the fuzzer: the simplifier rewrote wrapping data as exact integers
+# (fixed in arith_rules.divmod_index and the abs bound of arith.Bounder).
+def test_regression_int_min_floordiv():
     x = oc.placeholder((1,), "int64", name="X")
     c = oc.compute((1,), lambda i: x[i] // oc.const(-5, "int64"), name="C")
     got = _build_run(c, {x: np.array([-2 ** 63])})
     assert got[0] == np.array([-2 ** 63]) // -5
 
 
-@pytest.mark.xfail(strict=True, reason="bug: simplifier drops max(abs(x), -1) to abs(x) for int64 "
-                   "data; abs(INT64_MIN) wraps to INT64_MIN as in NumPy (opcomp/arith_rules.py)")
-def test_known_bug_int_min_abs_bound():
+def test_regression_int_min_abs_bound():
     x = oc.placeholder((1,), "int64", name="X")
     c = oc.compute((1,), lambda i: oc.maximum(oc.abs(x[i]), -1), name="C")
     got = _build_run(c, {x: np.array([-2 ** 63])})
     assert got[0] == -1
 
 
-@pytest.mark.xfail(strict=True, reason="bug: float16 2.0 ** int8 tensor gives 1.0 in a loop "
-                   "(pow(2, x) becomes llvm.ldexp.v8f16, miscompiled; codegen pow lowering)")
-def test_known_bug_f16_exp2():
+# Found by the fuzzer: LLVM's half ldexp gave 1.0 (fixed: half pow runs in float32).
+def test_regression_f16_exp2():
     y = oc.placeholder((8,), "int8", name="Y")
     c = oc.compute((8,), lambda i: oc.const(2.0, "float16") ** y[i], name="C")
     e = np.arange(1, 9).astype("int8")
     np.testing.assert_array_equal(_build_run(c, {y: e}), np.float16(2.0) ** e)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: sigmoid of a constant folds to 0 for x << 0 "
-                   "(opcomp/arith_fold.py _sigmoid overflows exp(-x)); the kernel gives 3.8e-44")
-def test_known_bug_sigmoid_fold():
+# Found by the fuzzer: folding overflowed exp(-x) (fixed: folds in float64, stably).
+def test_regression_sigmoid_fold():
     c = oc.compute((1,), lambda i: oc.log(oc.sigmoid(oc.const(-100.0, "float32"))), name="C")
     got = _build_run(c, {})
     assert np.isfinite(got[0])

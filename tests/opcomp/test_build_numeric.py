@@ -276,6 +276,45 @@ def test_power(rng):
                                rtol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", ["bool", "int8", "uint8", "int16", "int32", "int64"])
+@pytest.mark.parametrize("vector", [False, True])
+def test_integer_power_wraps_like_numpy(rng, dtype, vector):
+    X = oc.placeholder((37,), dtype, name="X")
+    Y = oc.placeholder((37,), dtype, name="Y")
+    C = oc.compute((37,), lambda i: X[i] ** Y[i], name="C")
+    s = oc.create_schedule(C)
+    if vector:
+        _, xi = s[C].split(C.op.axis[0], factor=16)
+        s[C].vectorize(xi)
+    mod = oc.build(s, [X, Y, C])
+    info = np.iinfo(dtype) if dtype != "bool" else np.iinfo("uint8")
+    a = rng.integers(max(info.min, -40), min(info.max, 40), 37, endpoint=True).astype(dtype)
+    b = rng.integers(0, min(info.max, 70), 37, endpoint=True).astype(dtype)
+    c = np.empty(37, C.dtype)
+    mod(a, b, c)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(c, np.power(a, b))
+
+
+def test_integer_power_negative_exponent_is_the_integer_part(rng):
+    """NumPy refuses it; opcomp documents 1, +-1 for a base of -1, else 0."""
+    X = oc.placeholder((7,), "int32", name="X")
+    Y = oc.placeholder((7,), "int32", name="Y")
+    C = oc.compute((7,), lambda i: X[i] ** Y[i], name="C")
+    mod = oc.build(oc.create_schedule(C), [X, Y, C])
+    a = np.array([1, -1, -1, 0, 2, -3, 5], "int32")
+    b = np.array([-3, -3, -2, -1, -1, -5, 0], "int32")
+    c = np.empty(7, "int32")
+    mod(a, b, c)
+    np.testing.assert_array_equal(c, [1, -1, 1, 0, 0, 0, 1])
+
+
+def test_integer_power_of_constants_folds_like_the_kernel():
+    C = oc.compute((1,), lambda i: oc.const(-2, "int8") ** oc.const(7, "int8")
+                   + oc.const(-1, "int32") ** oc.const(-3, "int32"), name="C")
+    assert "-129" in str(oc.lower(oc.create_schedule(C), [C]))
+
+
 def test_gemm_library_schedule_odd_shape(rng):
     import schedules
     s, args = schedules.get("matmul")(37, 53, 29)

@@ -138,10 +138,8 @@ def test_binary_dtypes_match_numpy(op):
     assert not wrong
 
 
-@pytest.mark.xfail(strict=True, reason="bug: expr.call('pow') casts integer operands to float64; "
-                   "NumPy's int ** int stays integer (int32 ** int32 -> int32)")
 def test_integer_power_dtype_matches_numpy():
-    for a, b in itertools.product(["int8", "int32", "int64", "uint8"], repeat=2):
+    for a, b in itertools.product(["bool", "int8", "int32", "int64", "uint8"], repeat=2):
         expected = numpy_dtype(operator.pow, np.ones(1, a), np.ones(1, b))
         assert (scalar(a, "X") ** scalar(b, "Y")).dtype == expected
 
