@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import threading
+import weakref
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
@@ -136,9 +137,15 @@ class LoadedKernel:
     fn: ctypes function (int32 result; void* per buffer, int64 per size).
     """
 
-    def __init__(self, engine, name: str, n_buffers: int, n_sizes: int):
+    def __init__(self, engine, name: str, n_buffers: int, n_sizes: int, context=None):
         self.engine = engine
         self.name = name
+        # The engine's module lives in `context`: the context must be disposed after
+        # the engine, never before.  llvmlite's own teardown (and the garbage
+        # collector, which finalizes a dead cycle's objects in any order) can free
+        # the context first and crash in ~Module; a finalizer that holds both
+        # keeps them alive until it closes them in the right order.
+        weakref.finalize(self, _close_engine_then_context, engine, context)
         self.address = engine.get_function_address(name)
         if not self.address:
             raise RuntimeError(f"LLVM backend: JIT found no function {name!r}")
@@ -179,14 +186,21 @@ class LLVMBackend:
         if RUNTIME_PARALLEL_FOR.encode() in artifact.object:
             _require_parallel_runtime()
         tm = host_target_machine(artifact.target)     # the engine takes ownership
-        engine = llvm.create_mcjit_compiler(_parse(""), tm)
+        context = llvm.create_context()
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly("", context=context), tm)
         engine.add_object_file(llvm.ObjectFileRef.from_data(artifact.object))
         engine.finalize_object()
-        return LoadedKernel(engine, artifact.name, artifact.n_buffers, artifact.n_sizes)
+        return LoadedKernel(engine, artifact.name, artifact.n_buffers, artifact.n_sizes, context)
 
     def artifact_from_fields(self, **fields) -> LLVMArtifact:
         """Rebuild an artifact from its dataclass fields (the compile cache's disk layer)."""
         return LLVMArtifact(**fields)
+
+
+def _close_engine_then_context(engine, context) -> None:
+    engine.close()
+    if context is not None:
+        context.close()
 
 
 def _parse(text: str) -> llvm.ModuleRef:

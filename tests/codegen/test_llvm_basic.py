@@ -378,3 +378,31 @@ def test_mixed_scalar_vector_operands_are_splatted(rng):
     b = np.zeros(64, np.float32)
     call(kernel, a, b)
     np.testing.assert_array_equal(b, np.where(a > 0, a + np.float32(1), np.float32(-1)))
+
+
+# -- teardown ---------------------------------------------------------------------------
+ENGINE_IN_A_DEAD_CYCLE = """
+import gc
+import opcomp as oc
+from codegen.llvm import LLVMBackend
+A = oc.placeholder((8,), name="A")
+C = oc.compute((8,), lambda i: A[i] + 1.0, name="C")
+backend = LLVMBackend()
+artifact = backend.compile(backend.render(oc.lower(oc.create_schedule(C), [A, C])), "llvm")
+for _ in range(50):
+    cycle = [backend.load(artifact)]
+    cycle.append(cycle)
+    del cycle
+    gc.collect()
+print("survived")
+"""
+
+
+def test_collecting_a_kernel_in_a_dead_cycle_does_not_crash():
+    """The collector finalizes a dead cycle's objects in any order; disposing the
+    LLVM context before the engine whose module lives in it was a segfault."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", ENGINE_IN_A_DEAD_CYCLE],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "survived" in done.stdout, done.stderr[-2000:]
