@@ -249,8 +249,14 @@ min = _reducer("min")      # noqa: A001
 
 
 def reduce_identity(combiner: str, dtype: str) -> E.Const:
-    """The starting value of a reduction: 0, 1, or the dtype's lowest/highest value."""
+    """The starting value of a reduction: 0, 1, or the dtype's lowest/highest value.
+
+    A float sum starts at -0.0, IEEE's additive identity (-0.0 + x is x for every x,
+    +0.0 + -0.0 is +0.0): a sum of negative zeros stays -0.0, as in NumPy.
+    """
     import numpy as np
+    if combiner == "sum" and dt.is_float(dtype):
+        return E.const(-0.0, dtype)
     if combiner in _IDENTITY:
         return E.const(_IDENTITY[combiner], dtype)
     if dt.is_float(dtype):
