@@ -14,16 +14,19 @@ Two layers: a bounded in-process dict, then a directory on disk,
 ``$OPCOMP_CACHE_DIR`` (default ``~/.cache/opcomp``; ``OPCOMP_CACHE_DIR=off``
 turns the disk layer off)::
 
-    v1/<key[:2]>/<key>/meta.json    {"schema": 1, "key": ..., "artifact": ...,
+    v2/secret                       32 random bytes, mode 0600 (see cache_trust.py)
+    v2/<key[:2]>/<key>/meta.json    {"schema": 2, "key": ..., "artifact": ..., "mac": ...,
                                      "fields": {...}, "blobs": {field: {file, size, sha256}}}
-    v1/<key[:2]>/<key>/<field>.bin  raw bytes of each text/bytes field (IR, asm, object)
+    v2/<key[:2]>/<key>/<field>.bin  raw bytes of each text/bytes field (IR, asm, object)
 
 An entry is written into a temporary directory beside its final place (each
 file fsync'ed) and renamed into place in one step: readers see a whole entry
 or none.  Cache files are treated as untrusted input: nothing is unpickled,
-meta.json is schema-checked, the key and every blob's size and sha256 must
-match; anything wrong is reported with ``warnings.warn``, the entry is removed
-and the function compiled again.
+files are read only if they are regular files (no symlinks), meta.json is
+schema-checked and must carry the HMAC of this user's cache secret, the key and
+every blob's size and sha256 must match; anything wrong is reported with
+``warnings.warn``, the entry is removed and the function compiled again.  A
+secret that others can read turns the disk layer off (with a warning).
 
 The backend decides what an artifact is: it must be a dataclass whose fields
 are str, bytes, int, float, bool, None or tuples of those, and the backend
@@ -46,9 +49,11 @@ from collections import OrderedDict
 from pathlib import Path
 
 from . import expr as E
+from .cache_trust import (META_LIMIT, UntrustedEntry, check_mac, entry_mac, load_secret,
+                          read_regular)
 from . import tir as T
 
-SCHEMA = 1
+SCHEMA = 2                    # 2: entries carry an HMAC (cache_trust.py)
 MEMORY_ENTRIES = 512          # artifacts are tens of KB; autotuning builds thousands
 _memory: "OrderedDict[str, object]" = OrderedDict()
 _lock = threading.Lock()
@@ -230,14 +235,28 @@ def _entry(key: str):
     return None if base is None else base / key[:2] / key
 
 
+def _secret():
+    """This user's cache secret, or None (with a warning) when it cannot be trusted."""
+    try:
+        return load_secret(cache_dir())
+    except (OSError, UntrustedEntry) as exc:
+        warnings.warn(f"opcomp compile cache: not using the disk cache: {exc}",
+                      CacheWarning, stacklevel=4)
+        return None
+
+
 def _load_disk(key: str, backend):
     entry = _entry(key)
     if entry is None or not _can_rebuild(backend) or not entry.exists():
         return None
+    secret = _secret()
+    if secret is None:
+        return None
     try:
-        fields = _read_entry(entry, key)
+        fields = _read_entry(entry, key, secret)
         return _rebuild(backend, fields)
-    except (OSError, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, UnicodeDecodeError,
+            RecursionError) as exc:
         stats["disk_rejected"] += 1
         warnings.warn(f"opcomp compile cache: ignoring the corrupt entry {entry} ({exc}); "
                       "recompiling", CacheWarning, stacklevel=3)
@@ -245,13 +264,14 @@ def _load_disk(key: str, backend):
         return None
 
 
-def _read_entry(entry: Path, key: str) -> dict:
-    meta = json.loads((entry / "meta.json").read_text("utf-8"))
+def _read_entry(entry: Path, key: str, secret: bytes) -> dict:
+    meta = json.loads(read_regular(entry / "meta.json", META_LIMIT).decode("utf-8"))
     _check_schema(meta, key)
+    check_mac(secret, meta)
     fields = {k: (tuple(v["tuple"]) if isinstance(v, dict) else v)
               for k, v in meta["fields"].items()}
     for name, info in meta["blobs"].items():
-        data = (entry / info["file"]).read_bytes()
+        data = read_regular(entry / info["file"], info["size"])
         if len(data) != info["size"] or hashlib.sha256(data).hexdigest() != info["sha256"]:
             raise ValueError(f"{info['file']}: size or sha256 does not match meta.json")
         fields[name] = data.decode("utf-8") if info["encoding"] == "utf-8" else data
@@ -280,16 +300,18 @@ def _check_schema(meta, key: str) -> None:
 def _store_disk(key: str, artifact) -> None:
     entry = _entry(key)
     parts = _split(artifact) if entry is not None else None
-    if parts is None:
+    secret = _secret() if parts is not None else None
+    if secret is None:
         return
     try:
-        _write_entry(entry, key, artifact, *parts)
+        _write_entry(entry, key, artifact, secret, *parts)
     except OSError as exc:          # a full or read-only disk must not fail the build
         warnings.warn(f"opcomp compile cache: could not write {entry} ({exc})",
                       CacheWarning, stacklevel=3)
 
 
-def _write_entry(entry: Path, key: str, artifact, fields: dict, blobs: dict) -> None:
+def _write_entry(entry: Path, key: str, artifact, secret: bytes, fields: dict,
+                 blobs: dict) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key[:16]}-", dir=entry.parent))
     try:
@@ -300,6 +322,7 @@ def _write_entry(entry: Path, key: str, artifact, fields: dict, blobs: dict) -> 
             _write_file(tmp / f"{name}.bin", data)
             meta["blobs"][name] = {"file": f"{name}.bin", "size": len(data),
                                    "sha256": hashlib.sha256(data).hexdigest(), "encoding": enc}
+        meta["mac"] = entry_mac(secret, meta)
         _write_file(tmp / "meta.json", json.dumps(meta, indent=1).encode())
         _fsync_dir(tmp)
         _publish(tmp, entry)

@@ -216,3 +216,98 @@ def test_disk_cache_off(monkeypatch, cache_dir, rng):
     monkeypatch.setenv("OPCOMP_CACHE_DIR", "off")
     check(build(make(fresh_name()), target="llvm"), rng)
     assert not cache_dir.exists()
+
+
+# -- hostile entries: planted by someone who can write the cache directory --------------
+def _rewrite_meta(entry, change):
+    meta = json.loads((entry / "meta.json").read_text())
+    change(meta)
+    (entry / "meta.json").write_text(json.dumps(meta))
+
+
+def _forge_object(entry, data: bytes):
+    """Replace the object code and fix up its size and sha256: a self-consistent entry."""
+    import hashlib
+    _blob(entry, "object").write_bytes(data)
+
+    def fix(meta):
+        meta["blobs"]["object"].update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    _rewrite_meta(entry, fix)
+
+
+def test_self_consistent_forged_object_is_refused_by_its_hmac(cache_dir, rng, monkeypatch):
+    func = make(fresh_name())
+    entry = entry_of(func, cache_dir)
+    loaded = []
+    real_load = get_backend("llvm").load
+    monkeypatch.setattr(get_backend("llvm"), "load", lambda a: loaded.append(a.object) or real_load(a))
+    planted = b"\x7fELF hostile machine code" + os.urandom(64)
+    build(func, target="llvm")
+    _forge_object(entry, planted)
+    cc.clear_memory_cache()
+    with pytest.warns(cc.CacheWarning, match="HMAC does not match"):
+        check(build(func, target="llvm"), rng)
+    assert planted not in loaded                      # never handed to the loader
+    assert cc.stats["disk_rejected"] == 1
+
+
+def test_entry_without_hmac_is_refused(cache_dir, rng):
+    func = make(fresh_name())
+    entry = entry_of(func, cache_dir)
+    _corrupt_then_rebuild(func, rng, lambda: _rewrite_meta(entry, lambda m: m.pop("mac")))
+
+
+def test_symlinked_blob_is_refused(cache_dir, rng, tmp_path):
+    func = make(fresh_name())
+    entry = entry_of(func, cache_dir)
+
+    def damage():
+        target = tmp_path / "elsewhere.bin"
+        target.write_bytes(_blob(entry, "object").read_bytes())
+        _blob(entry, "object").unlink()
+        _blob(entry, "object").symlink_to(target)
+    _corrupt_then_rebuild(func, rng, damage)
+
+
+def test_blob_that_is_a_fifo_is_refused_without_blocking(cache_dir, rng):
+    func = make(fresh_name())
+    entry = entry_of(func, cache_dir)
+
+    def damage():
+        _blob(entry, "ir").unlink()
+        os.mkfifo(_blob(entry, "ir"))
+    _corrupt_then_rebuild(func, rng, damage)
+
+
+def test_deeply_nested_meta_json_is_refused(cache_dir, rng):
+    func = make(fresh_name())
+    entry = entry_of(func, cache_dir)
+    _corrupt_then_rebuild(func, rng, lambda: (entry / "meta.json").write_text("[" * 100000))
+
+
+def test_oversized_meta_json_is_refused(cache_dir, rng):
+    func = make(fresh_name())
+    entry = entry_of(func, cache_dir)
+    _corrupt_then_rebuild(func, rng, lambda: (entry / "meta.json").write_bytes(b" " * (2 << 20)))
+
+
+def test_secret_readable_by_others_turns_the_disk_cache_off(cache_dir, rng):
+    func = make(fresh_name())
+    build(func, target="llvm")
+    secret = cache_dir / f"v{cc.SCHEMA}" / "secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    secret.chmod(0o644)
+    cc.clear_memory_cache()
+    with pytest.warns(cc.CacheWarning, match="readable or writable by others"):
+        check(build(func, target="llvm"), rng)
+    assert cc.stats["disk_hits"] == 0 and cc.stats["misses"] == 1
+
+
+def test_a_replaced_secret_invalidates_every_entry(cache_dir, rng):
+    func = make(fresh_name())
+    build(func, target="llvm")
+    secret = cache_dir / f"v{cc.SCHEMA}" / "secret"
+    secret.write_bytes(os.urandom(32))
+    cc.clear_memory_cache()
+    with pytest.warns(cc.CacheWarning, match="HMAC"):
+        check(build(func, target="llvm"), rng)
