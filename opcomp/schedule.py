@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from . import expr as E
 from . import te
 
@@ -145,6 +147,9 @@ class Stage:
             raise self._error("split", parent, f"{what} must be a positive int, got {value!r}")
         if value <= 0:
             raise self._error("split", parent, f"{what} must be a positive int, got {value}")
+        if value > np.iinfo(parent.extent.dtype).max:
+            raise self._error("split", parent, f"{what} {value} does not fit the axis's "
+                              f"{parent.extent.dtype} loop counter")
         self._not_annotated("split", parent)
         self._not_attach_point("split", parent)
         c = E.const(value, parent.extent.dtype)

@@ -34,17 +34,28 @@ class Trace:
 
     @staticmethod
     def from_json(text: str) -> "Trace":
+        """A trace from JSON text (untrusted: every record is checked, nothing runs)."""
         try:
             records = json.loads(text)
-        except (json.JSONDecodeError, TypeError) as e:
-            raise ScheduleError(f"trace: not valid JSON ({e})") from None
-        if not isinstance(records, list) or not all(_well_formed(r) for r in records):
+        except (json.JSONDecodeError, TypeError, ValueError, RecursionError) as e:
+            raise ScheduleError(f"trace: not valid JSON ({type(e).__name__}: {e})"[:300]) from None
+        if not isinstance(records, list):
             raise ScheduleError("trace: malformed trace JSON (expected a list of "
                                 "{primitive, stage, args} records)")
+        for number, rec in enumerate(records):
+            check_record(rec, number)
         return Trace(records)
 
     def apply(self, sch) -> None:
-        """Replay every record onto sch (a fresh schedule of the same computation)."""
+        """Replay every record onto sch (a schedule of the same computation).
+
+        All or nothing: the records are first replayed onto a scratch copy of sch,
+        so a record that fails raises ScheduleError with sch unchanged."""
+        for number, rec in enumerate(self.records):
+            check_record(rec, number)
+        scratch = _replica(sch)
+        for rec in self.records:
+            _replay(scratch, rec)            # raises the primitive's own error
         for rec in self.records:
             _replay(sch, rec)
 
@@ -54,12 +65,52 @@ REQUIRED_ARGS = {"split": ("axis",), "fuse": ("axes",), "reorder": ("axes",),
                  "bind": ("axis", "thread"), "compute_at": ("target", "axis"),
                  "compute_inline": (), "compute_root": (), "cache_read": ("scope", "readers"),
                  "cache_write": ("scope",)}
+OPTIONAL_ARGS = {"split": ("factor", "nparts", "results"), "fuse": ("results",),
+                 "cache_read": ("results",), "cache_write": ("results",)}
+# What each argument must be: a name, a list of names, or an int (or null).
+NAME, NAMES, INT_OR_NULL = "a name (string)", "a list of names", "an integer or null"
+ARG_KINDS = {"axis": NAME, "thread": NAME, "target": NAME, "scope": NAME, "axes": NAMES,
+             "readers": NAMES, "results": NAMES, "factor": INT_OR_NULL, "nparts": INT_OR_NULL}
 
 
-def _well_formed(r) -> bool:
-    return (isinstance(r, dict) and r.get("primitive") in PRIMITIVES
-            and isinstance(r.get("stage"), str) and isinstance(r.get("args"), dict)
-            and all(k in r["args"] for k in REQUIRED_ARGS[r["primitive"]]))
+def check_record(rec, number: int) -> None:
+    """Raise ScheduleError unless rec is a well-formed record (types, names, keys)."""
+    where = f"trace: record {number}"
+    if not isinstance(rec, dict) or set(rec) != {"primitive", "stage", "args"}:
+        raise ScheduleError(f"{where}: must be an object with exactly primitive, stage, args")
+    prim, args = rec["primitive"], rec["args"]
+    if prim not in PRIMITIVES:
+        raise ScheduleError(f"{where}: unknown primitive {str(prim)[:40]!r}; known: "
+                            f"{', '.join(PRIMITIVES)}")
+    if not isinstance(rec["stage"], str) or not isinstance(args, dict):
+        raise ScheduleError(f"{where} ({prim}): stage must be a name and args an object")
+    allowed = REQUIRED_ARGS[prim] + OPTIONAL_ARGS.get(prim, ())
+    for key in REQUIRED_ARGS[prim]:
+        if key not in args:
+            raise ScheduleError(f"{where} ({prim}): missing argument {key!r}")
+    for key, value in args.items():
+        if key not in allowed:
+            raise ScheduleError(f"{where} ({prim}): unexpected argument {str(key)[:40]!r}")
+        if not _is_kind(value, ARG_KINDS[key]):
+            raise ScheduleError(f"{where} ({prim}): argument {key!r} must be {ARG_KINDS[key]}, "
+                                f"got {type(value).__name__}")
+
+
+def _is_kind(value, kind: str) -> bool:
+    if kind == NAME:
+        return isinstance(value, str)
+    if kind == NAMES:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _replica(sch):
+    """A fresh schedule of sch's computation with sch's own trace replayed onto it."""
+    from .schedule import create_schedule
+    scratch = create_schedule(sch.outputs)
+    for rec in sch.trace.records:
+        _replay(scratch, rec)
+    return scratch
 
 
 def _axis(stage, name):

@@ -64,6 +64,14 @@ def test_split_factor_zero():
         s[C].split(C.op.axis[0], factor=0)
 
 
+def test_split_factor_too_big_for_the_loop_counter():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("split", "C", "i",
+                              "factor 4294967296 does not fit the axis's int32 loop counter"):
+        s[C].split(C.op.axis[0], factor=2 ** 32)
+
+
 def test_split_factor_negative():
     A, B, C = matmul()
     s = oc.create_schedule(C)
@@ -607,18 +615,81 @@ def test_lower_not_a_schedule():
 
 # -- trace replay -------------------------------------------------------------------------
 
-def test_trace_malformed_json():
-    bad = ['{"primitive": "split"}', '[1, 2]', '[{"primitive": "eval", "stage": "C", "args": {}}]',
-           '[{"primitive": "split", "stage": 3, "args": {}}]']
-    for text in bad:
-        with pytest.raises(oc.ScheduleError, match=re.escape(
-                "trace: malformed trace JSON (expected a list of {primitive, stage, args} records)")):
-            oc.Trace.from_json(text)
+def test_trace_not_a_list():
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: malformed trace JSON (expected a list of {primitive, stage, args} records)")):
+        oc.Trace.from_json('{"primitive": "split"}')
 
 
-def test_trace_not_json():
+def test_trace_record_not_an_object():
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: record 1: must be an object with exactly primitive, stage, args")):
+        oc.Trace.from_json('[{"primitive": "compute_root", "stage": "C", "args": {}}, 2]')
+
+
+def test_trace_record_with_an_extra_field():
+    with pytest.raises(oc.ScheduleError, match="^trace: record 0: must be an object with exactly"):
+        oc.Trace.from_json('[{"primitive": "compute_root", "stage": "C", "args": {}, "x": 1}]')
+
+
+def test_trace_unknown_primitive():
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: record 0: unknown primitive 'eval'; known: split, fuse")):
+        oc.Trace.from_json('[{"primitive": "eval", "stage": "C", "args": {}}]')
+
+
+def test_trace_stage_not_a_name():
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: record 0 (split): stage must be a name and args an object")):
+        oc.Trace.from_json('[{"primitive": "split", "stage": 3, "args": {}}]')
+
+
+def test_trace_unexpected_argument():
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: record 0 (vectorize): unexpected argument 'code'")):
+        oc.Trace.from_json('[{"primitive": "vectorize", "stage": "C", '
+                           '"args": {"axis": "j", "code": "import os"}}]')
+
+
+@pytest.mark.parametrize("args, key, kind, got", [
+    ('{"axes": "ij"}', "axes", "a list of names", "str"),
+    ('{"axis": "i", "factor": "4"}', "factor", "an integer or null", "str"),
+    ('{"axis": "i", "factor": true}', "factor", "an integer or null", "bool"),
+    ('{"axis": ["i"]}', "axis", "a name (string)", "list"),
+])
+def test_trace_argument_of_the_wrong_type(args, key, kind, got):
+    prim = "reorder" if "axes" in args else "split"
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            f"trace: record 0 ({prim}): argument '{key}' must be {kind}, got {got}")):
+        oc.Trace.from_json(f'[{{"primitive": "{prim}", "stage": "C", "args": {args}}}]')
+
+
+def test_trace_readers_not_a_list_of_names():
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: record 0 (cache_read): argument 'readers' must be a list of names, got int")):
+        oc.Trace.from_json('[{"primitive": "cache_read", "stage": "A", '
+                           '"args": {"scope": "local", "readers": 7}}]')
+
+
+def test_trace_not_valid_json():
     with pytest.raises(oc.ScheduleError, match="^trace: not valid JSON"):
         oc.Trace.from_json("split C i 4")
+
+
+def test_trace_nested_too_deeply():
+    with pytest.raises(oc.ScheduleError, match="^trace: not valid JSON \\(RecursionError"):
+        oc.Trace.from_json("[" * 200000 + "]" * 200000)
+
+
+def test_trace_that_fails_halfway_changes_nothing():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    trace = oc.Trace.from_json(
+        '[{"primitive": "split", "stage": "C", "args": {"axis": "i", "factor": 4}},'
+        ' {"primitive": "vectorize", "stage": "C", "args": {"axis": "nope"}}]')
+    with unchanged(s), pytest.raises(oc.ScheduleError, match="no axis named 'nope'"):
+        trace.apply(s)
+    assert len(s.trace) == 0
 
 
 def test_trace_unknown_axis():
@@ -652,5 +723,6 @@ def test_trace_invalid_primitive_arguments():
 def test_trace_missing_argument():
     A, B, C = matmul()
     s = oc.create_schedule(C)
-    with unchanged(s), pytest.raises(oc.ScheduleError, match="^trace: malformed"):
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: record 0 (split): missing argument 'axis'")):
         oc.Trace.from_json('[{"primitive": "split", "stage": "C", "args": {}}]').apply(s)

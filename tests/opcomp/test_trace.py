@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import opcomp as oc
@@ -181,3 +182,62 @@ def test_round_trip_duplicate_axis_names():
     def sch(s, A, D):
         s[D].split(k2, factor=4)
     round_trip([A, D], sch)
+
+
+# -- hostile traces: a tuning log is untrusted input ------------------------------------
+def _rich_schedule():
+    """Every kind of record: cache_write, compute_at, split, fuse, reorder, annotations."""
+    A, B, C = args = matmul()
+    s = oc.create_schedule(C)
+    CC = s.cache_write(C, "local")
+    i, j = s[C].op.axis
+    io, ii = s[C].split(i, factor=8)
+    jo, ji = s[C].split(j, nparts=3)
+    s[C].reorder(io, jo, ii, ji)
+    f = s[C].fuse(io, jo)
+    s[C].parallel(f)
+    s[C].vectorize(ji)
+    s[CC].compute_at(s[C], f)
+    s[CC].unroll(s[CC].op.reduce_axis[0])
+    return args, s
+
+
+def _mutate(rng, records):
+    """One random change: a value replaced by a random JSON value of another type, a
+    key dropped or added, or two records swapped."""
+    records = json.loads(json.dumps(records))
+    junk = [None, True, -1, 0, 3, 2 ** 70, 1.5, "", "i", "C", "nope", [], ["i", "k"], {},
+            {"a": [1]}, [[["i"]]], "x" * 500]
+    rec = records[rng.integers(len(records))]
+    where = rng.integers(4)
+    if where == 0 and rec["args"]:
+        key = list(rec["args"])[rng.integers(len(rec["args"]))]
+        rec["args"][key] = junk[rng.integers(len(junk))]
+    elif where == 1:
+        rec[["primitive", "stage"][rng.integers(2)]] = junk[rng.integers(len(junk))]
+    elif where == 2 and rec["args"]:
+        del rec["args"][list(rec["args"])[0]]
+    else:
+        a, b = rng.integers(len(records), size=2)
+        records[a], records[b] = records[b], records[a]
+    return records
+
+
+def test_mutated_traces_apply_fully_or_raise_schedule_error_and_change_nothing():
+    rng = np.random.default_rng(11)
+    (A, B, C), good = _rich_schedule()
+    records = json.loads(good.trace.to_json())
+    outcomes = {"applied": 0, "refused": 0}
+    for _ in range(300):
+        text = json.dumps(_mutate(rng, records))
+        s = oc.create_schedule(C)
+        before = (state(s), s.trace.to_json())
+        try:
+            oc.Trace.from_json(text).apply(s)
+        except oc.ScheduleError:
+            outcomes["refused"] += 1
+            assert (state(s), s.trace.to_json()) == before
+            continue
+        outcomes["applied"] += 1
+        oc.lower(s, [A, B, C])                        # what applies must also lower
+    assert outcomes["refused"] > 100 and outcomes["applied"] > 10, outcomes
