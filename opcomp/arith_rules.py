@@ -107,6 +107,8 @@ class IndexRules:
         if qp.terms and _contains(p, qp, k * c):
             return base.plus(qp.scale(k * c), -1).plus(to_poly(x).scale(k))
         for other, k2 in _floormod_atoms(p):
+            if other is atom:               # x % 1 would "merge" with itself forever
+                continue
             c2 = _pos_const(other.b)
             if k2 == k * c and c2 is not None and E.same(other.a, quot):
                 merged = self.floormod_poly(to_poly(x), c * c2, dtype)
@@ -237,6 +239,8 @@ class IndexRules:
             c = b.value
             if c == 0:
                 return E.Const(0, dtype)    # NumPy: x // 0 == x % 0 == 0
+            if c == 1:                      # exact even for wrapping data
+                return a if op == "floordiv" else E.Const(0, dtype)
             p = to_poly(a)
             if _reads_data(p) and not (self._fits(p, dtype) and
                                        (c > 0 or self._fits(p.scale(-1), dtype))):

@@ -37,6 +37,11 @@ LAST_CASE = os.path.join(tempfile.gettempdir(), "opcomp_fuzz_last.py")
 MAX_MINIMIZED = 12                 # minimizing costs builds: later failures are listed only
 SCHED_TOL = {"float32": 1e-5, "float64": 1e-12}
 CHILD_TIMEOUT = 120.0              # seconds for one build-and-run in a child process
+# Minimizing a hang retries candidates that may hang too: each gets less time, and
+# the whole minimization is cut off, so one hang cannot eat an hour-long run.
+HANG_RETRY_TIMEOUT = 15.0
+MINIMIZE_SECONDS = 300.0
+_child_timeout = [CHILD_TIMEOUT]
 
 
 @dataclass
@@ -110,7 +115,19 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def isolated(fn, *args, timeout: float = CHILD_TIMEOUT):
+@contextmanager
+def _retry_timeout(category: str):
+    """Shorter child timeouts while minimizing a hang."""
+    saved = _child_timeout[0]
+    if category == "hang":
+        _child_timeout[0] = HANG_RETRY_TIMEOUT
+    try:
+        yield time.monotonic() + MINIMIZE_SECONDS
+    finally:
+        _child_timeout[0] = saved
+
+
+def isolated(fn, *args, timeout: float = None):
     """fn(*args) in a forked child, so a crash or hang in generated code is a
     finding instead of the end of the run.  Returns ("ok", value),
     ("error", message) for an exception, ("crash", message) for a signal or
@@ -131,6 +148,7 @@ def isolated(fn, *args, timeout: float = CHILD_TIMEOUT):
             f.write(pickle.dumps(out))
         os._exit(0)
     os.close(wr)
+    timeout = timeout or _child_timeout[0]
     data, status = _read_child(rd, pid, timeout)
     err.seek(0)
     said = err.read()[-400:].decode(errors="replace").strip()
@@ -295,13 +313,15 @@ def _expr_fail(seed, case_no, case, inputs, res, gen, stats, log):
     category, message, _ = res
     repro = ""
     if stats.wants_minimized(category, message):
-        case, inputs, res = minimize_expr(case, inputs, category, gen)
+        with _retry_timeout(category) as deadline:
+            case, inputs, res = minimize_expr(case, inputs, category, gen, deadline=deadline)
         message = res[1] if res else message
         repro = GE.expr_reproducer(case, inputs, message)
     stats.add(Failure("expr", seed, case_no, category, message, repro), log)
 
 
-def minimize_expr(case: GE.ExprCase, inputs: dict, category: str, gen, budget: int = 150):
+def minimize_expr(case: GE.ExprCase, inputs: dict, category: str, gen, budget: int = 150,
+                  deadline: float = float("inf")):
     """Smaller tree, scalar loop, one element: whatever still fails the same way."""
     def fails(c, inp):
         r = expr_failure(c, inp)
@@ -317,7 +337,8 @@ def minimize_expr(case: GE.ExprCase, inputs: dict, category: str, gen, budget: i
         progress = False
         for cand in GE.replacements(case.tree, gen):
             tries += 1
-            if tries > budget:
+            if tries > budget or time.monotonic() > deadline:
+                tries = budget + 1
                 break
             if fails(GE.ExprCase(cand, case.vec), inputs):
                 case, progress = GE.ExprCase(cand, case.vec), True
@@ -457,19 +478,22 @@ def _schedule_fail(seed, case, checker, steps, res, stats, log):
     category, message = res
     repro = ""
     if stats.wants_minimized(category, message):
-        steps = minimize_schedule(checker, steps, signature(category, message))
+        with _retry_timeout(category) as deadline:
+            steps = minimize_schedule(checker, steps, signature(category, message),
+                                      deadline=deadline)
         res2 = checker.check(steps)
         message = res2[1] if isinstance(res2, tuple) else message
         repro = schedule_reproducer(checker.comp, steps, message)
     stats.add(Failure("schedule", seed, case, category, message, repro), log)
 
 
-def minimize_schedule(checker, steps, sig: str, budget: int = 80) -> list:
+def minimize_schedule(checker, steps, sig: str, budget: int = 80,
+                      deadline: float = float("inf")) -> list:
     """Drop steps one at a time while the failure (same signature) persists."""
     tries, progress = 0, True
     while progress and tries < budget:
         progress, i = False, 0
-        while i < len(steps) and tries < budget:
+        while i < len(steps) and tries < budget and time.monotonic() < deadline:
             cand = steps[:i] + steps[i + 1:]
             tries += 1
             r = checker.check(cand)

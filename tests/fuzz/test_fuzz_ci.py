@@ -141,3 +141,20 @@ def test_regression_sigmoid_fold():
     got = _build_run(c, {})
     assert np.isfinite(got[0])
 
+
+
+# Found by the hour-long run (seed 1130, expression batch 8): x % 1 on loaded data
+# was kept, and the div/mod merge then paired the atom with itself forever.
+def test_regression_data_mod_one_in_a_sum_does_not_hang():
+    import faulthandler
+    x = oc.placeholder((5,), "int32", name="X")
+    y = oc.placeholder((5,), "int32", name="Y")
+    c = oc.compute((5,), lambda i: oc.minimum((~x[i]) % True + y[i] // 1, -1), name="C")
+    a = np.array([7, -3, 2**31 - 1, -2**31, 0], "int32")
+    b = np.array([4, -9, 1, -1, 12], "int32")
+    faulthandler.dump_traceback_later(60, exit=True)   # a regression must fail, not stall CI
+    try:
+        got = _build_run(c, {x: a, y: b})
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    np.testing.assert_array_equal(got, np.minimum((~a) % True + b // 1, -1))

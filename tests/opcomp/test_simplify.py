@@ -473,3 +473,15 @@ def test_benchmark_typical_index_expressions():
     assert linear_form(results[1]) is not None       # the fuse round trip is affine again
     assert isinstance(results[2], E.Const) and results[2].value is True
     assert dt < 2.0          # generous: catches pathological slowness only
+
+
+def test_data_mod_one_and_div_one_are_exact():
+    """x % 1 == 0 and x // 1 == x hold for wrapping data too; x % 1 inside a sum once
+    sent the div/mod merge into an endless loop."""
+    X = T.Buffer("X", "int32", (E.const(8),))
+    Y = T.Buffer("Y", "int32", (E.const(8),))
+    ld = lambda b: E.Load(b, (i,), "int32")                     # noqa: E731
+    assert str(simplify_expr(E.Binary("floormod", ld(X), E.const(1), "int32"))) == "0"
+    assert str(simplify_expr(E.Binary("floordiv", ld(X), E.const(1), "int32"))) == "X[i]"
+    total = E.Binary("add", E.Binary("floormod", ld(X), E.const(1), "int32"), ld(Y), "int32")
+    assert str(simplify_expr(total)) == "Y[i]"
