@@ -47,6 +47,7 @@ def w1_matmul():
 
 def _relu_add_module(n):
     import opcomp as oc
+    from opcomp.target import vector_registers
     N = oc.var("n")
     A = oc.placeholder((N,), name="A")
     B = oc.placeholder((N,), name="B")
@@ -54,7 +55,8 @@ def _relu_add_module(n):
     s = oc.create_schedule(C)
     xo, xi = s[C].split(C.op.axis[0], factor=16384)   # one parallel task per 64 KiB
     s[C].parallel(xo)
-    xio, xii = s[C].split(xi, factor=16)               # one AVX-512 register
+    bits, _ = vector_registers()
+    xio, xii = s[C].split(xi, factor=bits // 32)       # one vector register of float32
     s[C].vectorize(xii)
     return oc.build(s, [A, B, C], name="relu_add")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import threading
 import weakref
 from dataclasses import dataclass
@@ -95,6 +96,35 @@ def function_attrs(target) -> tuple:
     # znver5 prefers 256-bit vectors by default; explicit <16 x float> code should stay zmm.
     return (f'"target-cpu"="{cpu}"', f'"target-features"="{features}"',
             '"prefer-vector-width"="512"', '"min-legal-vector-width"="512"')
+
+
+_PROBE = """
+define void @probe(ptr %p) #0 {
+  %v = load <64 x float>, ptr %p
+  %w = fadd <64 x float> %v, %v
+  store <64 x float> %w, ptr %p
+  ret void
+}
+attributes #0 = { nounwind ATTRS }
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def vector_registers(target="llvm") -> tuple:
+    """(bits, count) of the vector registers kernels for this target use.
+
+    Read off the assembly of a wide vector add compiled with the kernels' own
+    attributes, so a named CPU (-mcpu) answers as well as the host."""
+    target = _cpu_target(target)
+    text = _PROBE.replace("ATTRS", " ".join(function_attrs(target)))
+    asm = _cached_machine(target).emit_assembly(_parse(text))
+    if "%zmm" in asm:
+        return 512, 32
+    if "%ymm" in asm:
+        return 256, 16
+    if "%xmm" in asm:
+        return 128, 16
+    return 128, 32                   # not x86: NEON-like, 32 registers of 128 bits
 
 
 def optimize(module: llvm.ModuleRef, tm: llvm.TargetMachine) -> None:
@@ -191,6 +221,10 @@ class LLVMBackend:
         engine.add_object_file(llvm.ObjectFileRef.from_data(artifact.object))
         engine.finalize_object()
         return LoadedKernel(engine, artifact.name, artifact.n_buffers, artifact.n_sizes, context)
+
+    def vector_registers(self, target="llvm") -> tuple:
+        """(bits, count) of the target CPU's vector registers."""
+        return vector_registers(str(_cpu_target(target)))
 
     def artifact_from_fields(self, **fields) -> LLVMArtifact:
         """Rebuild an artifact from its dataclass fields (the compile cache's disk layer)."""

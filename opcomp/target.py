@@ -48,3 +48,15 @@ def parse_target(target) -> Target:
             raise TargetError(f"target option {opt!r} in {target!r} must look like -key=value")
         options.append((key, value))
     return Target(kind, tuple(options))
+
+
+def vector_registers(target="llvm") -> tuple:
+    """(bits, count) of the vector registers of the target's CPU, e.g. (512, 32) for
+    AVX-512 and (256, 16) for AVX2: what a schedule sizes its vectors and register
+    tiles by.  Asks the target's backend."""
+    from .build import get_backend
+    target = parse_target(target)
+    backend = get_backend(target.kind)
+    if not hasattr(backend, "vector_registers"):
+        raise TargetError(f"target {target}: its backend does not describe vector registers")
+    return backend.vector_registers(target)

@@ -7,15 +7,21 @@ Schedule, one primitive per line:
 - the panel loop is outermost and parallel, so each core keeps one packed
   B panel (K x bn) in its L2 while it sweeps the rows of A;
 - the accumulator tile is a cache_write stage computed at the tile loop, its
-  rows unrolled and its columns vectorized (16 float32 lanes per AVX-512
-  register), so LLVM keeps the whole tile in registers across the k loop;
+  rows unrolled and its columns vectorized, so LLVM keeps the whole tile in
+  registers across the k loop.  The tile is sized by the target's registers:
+  two vectors wide, and 8 rows with AVX-512's 32 registers (16 accumulators),
+  6 rows with AVX2's 16 (12 accumulators, room left for B and the broadcast);
+  a tile that does not fit spills and runs at half speed or worse;
 - k is split and its inner part unrolled;
 - sizes that do not divide the tile are guarded, and loop partitioning moves
   the guards out of the main body.
 """
 from __future__ import annotations
 
+import numpy as np
+
 import opcomp as oc
+from opcomp.target import vector_registers
 
 
 def matmul_compute(M, N, K, bn: int = 32, dtype: str = "float32"):
@@ -32,9 +38,21 @@ def matmul_compute(M, N, K, bn: int = 32, dtype: str = "float32"):
     return A, B, packed, C
 
 
-def matmul(M, N, K, dtype: str = "float32", bm: int = 8, bn: int = 32, bk: int = 4,
-           lanes: int = 16):
-    """The scheduled GEMM: returns (schedule, [A, B, C])."""
+def register_tile(dtype: str = "float32", target="llvm") -> dict:
+    """The default bm, bn, lanes for the target's vector registers (see above)."""
+    bits, count = vector_registers(target)
+    lanes = max(1, bits // (8 * np.dtype(dtype).itemsize))
+    return {"bm": 8 if count >= 32 else 6, "bn": 2 * lanes, "lanes": lanes}
+
+
+def matmul(M, N, K, dtype: str = "float32", bm: int = None, bn: int = None, bk: int = 4,
+           lanes: int = None, target="llvm"):
+    """The scheduled GEMM: returns (schedule, [A, B, C]).
+
+    bm x bn is the register tile and lanes the vector width; left out, they come
+    from the target's vector registers (register_tile)."""
+    tile = register_tile(dtype, target)
+    bm, bn, lanes = bm or tile["bm"], bn or tile["bn"], lanes or tile["lanes"]
     A, B, packed, C = matmul_compute(M, N, K, bn, dtype)
     s = oc.create_schedule(C)
     CC = s.cache_write(C, "local")
