@@ -14,6 +14,7 @@ import llvmlite.ir as ir
 
 from opcomp import dtype as dt
 from opcomp import tir as T
+from opcomp.runtime_export import OUT_OF_MEMORY
 
 from .llvm_expr import const_value, is_contiguous
 from .llvm_types import I32, I64, PTR, VOID, const, lanes_of, mem_type
@@ -185,11 +186,22 @@ class StmtMixin:
         nbytes = self.b.and_(self.b.add(nbytes, const(I64, ALIGN - 1)), const(I64, -ALIGN))
         alloc = self.declare("aligned_alloc", PTR, [I64, I64])
         ptr = self.b.call(alloc, [const(I64, ALIGN), nbytes], name=buf.name)
+        self._fail_if_null(ptr)
         self.heap.append(ptr)
         with bound(self.bufs, buf, ptr):
             self.stmt(s.body)
         self.heap.pop()
         self.free(ptr)
+
+    def _fail_if_null(self, ptr):
+        """Out of memory is an error the caller sees (OUT_OF_MEMORY), not a crash."""
+        fail = self.fn.append_basic_block("alloc_fail")
+        ok = self.fn.append_basic_block("alloc_ok")
+        is_null = self.b.icmp_unsigned("==", ptr, ir.Constant(PTR, None))
+        self.b.cbranch(is_null, fail, ok)
+        self.b.position_at_end(fail)
+        self.fail(ir.Constant(I32, OUT_OF_MEMORY))
+        self.b.position_at_end(ok)
 
     def free(self, ptr):
         self.b.call(self.declare("free", VOID, [PTR]), [ptr])

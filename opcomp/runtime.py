@@ -17,7 +17,7 @@ from __future__ import annotations
 from . import tir as T
 from .runtime_args import ArgumentError, ParamSpec, Signature
 from .runtime_bench import BenchmarkResult, benchmark
-from .runtime_export import export_library, load_module
+from .runtime_export import OUT_OF_MEMORY, export_library, load_module
 from .visit import walk
 
 __all__ = ["ArgumentError", "Module", "benchmark", "BenchmarkResult", "load_module",
@@ -90,6 +90,9 @@ class Module:
         return self.signature.prepare(args)[0]
 
     def _failed(self, rc: int):
+        if rc == OUT_OF_MEMORY:
+            raise MemoryError(f"kernel {self.name} failed: out of memory allocating a "
+                              "temporary buffer")
         what = f"assertion {rc}"
         if 0 < rc <= len(self._asserts):
             what += f": {self._asserts[rc - 1]}"

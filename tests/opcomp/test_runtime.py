@@ -180,7 +180,9 @@ def test_benchmark_stats(rng):
     st = oc.benchmark(mod, a, b, c, repeat=3, min_time=0.005)
     assert st.repeat == 3 and len(st.runs) == 3
     assert 0 < st.min <= st.median <= st.max and st.stdev >= 0
-    assert st.number * st.median > 0.003          # each repeat lasted about min_time
+    # number was grown until a calibration repeat lasted min_time (later repeats may
+    # run faster, so their length is not asserted): a microsecond call needs many.
+    assert st.number >= 10
     fixed = oc.benchmark(mod, a, b, c, repeat=2, number=7, warmup=0)
     assert fixed.number == 7 and fixed.repeat == 2
     np.testing.assert_array_equal(c, a + b)
@@ -217,3 +219,22 @@ def test_size_var_that_no_shape_determines():
     func = T.PrimFunc(f"nm{next(_ids)}", (A, C), body, (n, m))
     with pytest.raises(ValueError, match="size variable m cannot be bound from the argument shapes"):
         build(func, target="llvm")
+
+
+def test_a_temporary_too_big_to_allocate_is_a_memory_error_not_a_crash(rng):
+    """B is n x n floats on the heap: 16 TiB for n = 2**21, which malloc refuses.
+    The kernel returns OUT_OF_MEMORY before touching anything; small n still works."""
+    n = oc.var("n")
+    A = oc.placeholder((n,), name="A")
+    B = oc.compute((n, n), lambda i, j: A[i] * A[j], name="B")
+    k = oc.reduce_axis(n, "k")
+    C = oc.compute((n,), lambda i: oc.sum(B[i, k], axis=k), name="C")
+    mod = oc.build(oc.create_schedule(C), [A, C])
+    a, c = np.ones(2 ** 21, np.float32), np.full(2 ** 21, 7, np.float32)
+    with pytest.raises(MemoryError, match="out of memory allocating a temporary buffer"):
+        mod(a, c)
+    assert (c == 7).all()
+    a = rng.standard_normal(5).astype(np.float32)
+    c = np.zeros(5, np.float32)
+    mod(a, c)
+    np.testing.assert_allclose(c, a.astype(np.float64) * a.sum(), rtol=1e-5, atol=1e-6)
