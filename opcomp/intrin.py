@@ -28,5 +28,11 @@ ceil = _math("ceil")
 
 
 def power(x, y):
-    """Elementwise x ** y."""
+    """Elementwise x ** y.
+
+    Floats follow C99 pow for special values (pow(x, 0) = 1 even for NaN,
+    pow(-inf, 0.5) = inf, pow(-0.0, 0.5) = +0.0), as NumPy's np.power does for
+    array exponents; NumPy's ``a ** 0.5`` with a scalar exponent computes sqrt
+    instead (NaN and -0.0 there), which opcomp does not imitate.  Integers wrap
+    like NumPy's; see expr._power for negative integer exponents."""
     return E.call("pow", x, y)

@@ -262,8 +262,10 @@ def _p_const(n, a, f):
 
 
 def _p_fn2(n, a, f):
-    if n.op == "pow_op":
+    if n.op == "pow_op" and f == "oc":
         return f"({a[0]} ** {a[1]})"
+    if n.op in ("pow_op", "power") and f == "np":
+        return f"_pow({a[0]}, {a[1]})"
     return f"{f}.{n.op}({a[0]}, {a[1]})"
 
 
@@ -318,6 +320,12 @@ def _sigmoid(x):  # in float64 without overflow (exp(-x) is inf long before the 
 def _erf(x):
     x = _fl(x)
     return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)
+def _pow(a, b):   # C99 pow; NumPy swaps in sqrt for a scalar 0.5: (-inf) ** 0.5 is nan there
+    dtype, shape = np.result_type(a, b), np.broadcast(a, b).shape
+    # copies: a stride-0 (broadcast) exponent takes NumPy's scalar fast path too
+    wide = [np.array(np.broadcast_to(np.asarray(v).astype(dtype), shape or (1,))) for v in (a, b)]
+    r = np.power(*wide)
+    return r.reshape(shape) if shape else r[0]
 '''
 
 

@@ -184,7 +184,7 @@ def _e_fn2(node, args, inputs, n):
         if not _is_float(r):
             return r, _exact_or_fragile(ea, eb)
         return r, np.maximum(ea, eb)
-    r = np.power(a, b)
+    r = _HELP["_pow"](a, b)
     if not _is_float(r):
         return r, _exact_or_fragile(ea, eb)
     return r, _clean(_err_pow(_f64(a), ea, _f64(b), eb, r), ea, eb)
