@@ -1,7 +1,8 @@
 """Shared benchmark plumbing: a fair environment and side-by-side timing.
 
 OpenBLAS is held to AVX2 on these machines by OPENBLAS_CORETYPE=Haswell; the
-fair anchor is its AVX-512 kernels, so the benchmark process re-executes
+fair anchor is the kernels it picks for the CPU itself (AVX-512 on a Zen 5),
+so the benchmark process re-executes
 itself without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (both together) before
 NumPy loads.  Every side gets the same thread count.
 """
@@ -18,7 +19,7 @@ _UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 def fair_environment() -> None:
-    """Re-exec this process with OpenBLAS's AVX-512 kernels and equal thread counts."""
+    """Re-exec this process with OpenBLAS's own kernels for this CPU and equal thread counts."""
     want = {"OPCOMP_NUM_THREADS": str(THREADS), "OPENBLAS_NUM_THREADS": str(THREADS),
             "OMP_NUM_THREADS": str(THREADS)}
     if any(k in os.environ for k in _UNSET) or any(os.environ.get(k) != v for k, v in want.items()):

@@ -99,7 +99,11 @@ WORKLOADS = {"W1": w1_matmul, "W10": w10_relu_add, "build": cold_build}
 
 def main(argv) -> None:
     fair_environment()
-    print(f"opcomp benchmarks, {THREADS} threads, OpenBLAS AVX-512 kernels "
+    import llvmlite.binding as llvm
+    from opcomp.target import vector_registers
+    bits, count = vector_registers()
+    print(f"opcomp benchmarks, {THREADS} threads, CPU {llvm.get_host_cpu_name()} "
+          f"({count} x {bits}-bit vector registers); OpenBLAS with its kernels for this CPU "
           "(OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset)")
     for name in argv or list(WORKLOADS):
         WORKLOADS[name]()

@@ -39,7 +39,7 @@ def _demo(args) -> int:
           f"(ratio {theirs / ours:.2f}x), {oc.runtime_threads()} threads")
     if os.environ.get("OPENBLAS_CORETYPE"):
         print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} limits NumPy's OpenBLAS; "
-              "`python -m bench.run` compares with its AVX-512 kernels")
+              "`python -m bench.run` compares with its kernels for this CPU")
     return 0 if ok else 1
 
 
