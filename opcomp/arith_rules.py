@@ -321,7 +321,10 @@ class IndexRules:
         """min(x, x + 3) -> x; min(x, 100) -> x when x < 100 is proven."""
         if E.same(a, b):
             return a
-        lo, hi = self.range_of(to_poly(a).plus(to_poly(b), -1), dtype)
+        pa, pb = to_poly(a), to_poly(b)
+        if _reads_data(pa, pb) and not (self._fits(pa, dtype) and self._fits(pb, dtype)):
+            return E.Binary(op, *sorted((a, b), key=order_key), dtype)   # data may wrap
+        lo, hi = self.range_of(pa.plus(pb, -1), dtype)
         if hi <= 0:
             return a if op == "min" else b
         if lo >= 0:

@@ -158,3 +158,17 @@ def test_regression_data_mod_one_in_a_sum_does_not_hang():
     finally:
         faulthandler.cancel_dump_traceback_later()
     np.testing.assert_array_equal(got, np.minimum((~a) % True + b // 1, -1))
+
+
+# Found by a 20-minute run (seed 1201, case 9807): min(y, y + 5) was simplified to y,
+# which is wrong when y + 5 wraps (NumPy wraps it, so the minimum is y + 5).
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+@pytest.mark.parametrize("op", ["minimum", "maximum"])
+def test_regression_min_max_of_wrapping_data(op, dtype):
+    y = oc.placeholder((4,), dtype, name="Y")
+    c = oc.compute((4,), lambda i: getattr(oc, op)(y[i], y[i] + 5), name="C")
+    top = np.iinfo(dtype).max
+    a = np.array([top, top - 4, -3, 0], dtype)
+    with np.errstate(over="ignore"):
+        want = getattr(np, op)(a, a + np.asarray(5, dtype))
+    np.testing.assert_array_equal(_build_run(c, {y: a}), want)

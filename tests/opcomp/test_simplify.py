@@ -485,3 +485,13 @@ def test_data_mod_one_and_div_one_are_exact():
     assert str(simplify_expr(E.Binary("floordiv", ld(X), E.const(1), "int32"))) == "X[i]"
     total = E.Binary("add", E.Binary("floormod", ld(X), E.const(1), "int32"), ld(Y), "int32")
     assert str(simplify_expr(total)) == "Y[i]"
+
+
+def test_min_of_data_that_may_wrap_is_kept():
+    """min(y, y + 5) is y for exact integers, not for int32 data that wraps."""
+    Y = T.Buffer("Y", "int32", (E.const(8),))
+    y = E.Load(Y, (i,), "int32")
+    plus5 = E.Binary("add", y, E.const(5), "int32")
+    assert str(simplify_expr(E.Binary("min", y, plus5, "int32"))) == "min(Y[i], Y[i] + 5)"
+    assert str(simplify_expr(E.Binary("min", i, E.Binary("add", i, E.const(5), "int32"),
+                                      "int32"), {i: (E.const(0), E.const(8))})) == "i"
