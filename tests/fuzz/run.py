@@ -468,8 +468,10 @@ def schedule_case(seed: int, case: int, stats: Stats, log=print) -> None:
     stats.counts.update("prim:" + st.what for st in gen.steps)
     checker = ScheduleChecker(comp, [seed, 4, case])
     res = checker.check(gen.steps, stats)
-    if res == "rejected":
+    if res == "rejected":             # a check the primitive's call should have made
         stats.counts["rejected_at_build"] += 1
+        log(f"note: schedule seed={seed} case={case}: ScheduleError only at build "
+            f"(--replay schedule:{case})")
     elif res is not None:
         _schedule_fail(seed, case, checker, gen.steps, res, stats, log)
 
