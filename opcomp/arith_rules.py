@@ -242,8 +242,7 @@ class IndexRules:
             if c == 1:                      # exact even for wrapping data
                 return a if op == "floordiv" else E.Const(0, dtype)
             p = to_poly(a)
-            if _reads_data(p) and not (self._fits(p, dtype) and
-                                       (c > 0 or self._fits(p.scale(-1), dtype))):
+            if self._data_may_wrap(dtype, p, *(() if c > 0 else (p.scale(-1),))):
                 return None                 # data wraps: exact-integer identities fail
             if op == "floordiv":            # a // -c == (-a) // c
                 return self.floordiv_poly(p if c > 0 else p.scale(-1), abs(c), dtype)
@@ -269,7 +268,7 @@ class IndexRules:
         """Decide or canonicalize an int comparison: x + 1 < x + 3 -> True."""
         pa, pb = to_poly(a), to_poly(b)
         d = a.dtype
-        if _reads_data(pa, pb) and not (self._fits(pa, d) and self._fits(pb, d)):
+        if self._data_may_wrap(d, pa, pb):
             # Index arithmetic (loop and size vars) is assumed not to overflow, as
             # in TVM and Halide; arithmetic on loaded data wraps like NumPy's, so
             # moving terms across or deciding by exact ranges could be wrong.
@@ -285,6 +284,11 @@ class IndexRules:
         if g > 1:     # g*e' + k <= 0  <=>  e' + ceil(k/g) <= 0
             e = Poly({m: (at, k // g) for m, (at, k) in e.terms.items()}, -((-e.const) // g))
         return self._emit_compare("lt", e.add_const(-1), d)
+
+    def _data_may_wrap(self, d: str, *polys) -> bool:
+        """Whether the polys read memory and one of them may leave dtype d: then
+        the value computed (wrapping, like NumPy) is not the exact polynomial."""
+        return _reads_data(*polys) and not all(self._fits(p, d) for p in polys)
 
     def _fits(self, p, d: str) -> bool:
         """Whether p's exact value range lies inside dtype d (so no wraparound)."""
@@ -322,13 +326,12 @@ class IndexRules:
         if E.same(a, b):
             return a
         pa, pb = to_poly(a), to_poly(b)
-        if _reads_data(pa, pb) and not (self._fits(pa, dtype) and self._fits(pb, dtype)):
-            return E.Binary(op, *sorted((a, b), key=order_key), dtype)   # data may wrap
-        lo, hi = self.range_of(pa.plus(pb, -1), dtype)
-        if hi <= 0:
-            return a if op == "min" else b
-        if lo >= 0:
-            return b if op == "min" else a
+        if not self._data_may_wrap(dtype, pa, pb):     # else ranges prove nothing
+            lo, hi = self.range_of(pa.plus(pb, -1), dtype)
+            if hi <= 0:
+                return a if op == "min" else b
+            if lo >= 0:
+                return b if op == "min" else a
         if order_key(a) > order_key(b):       # commutative: one order
             a, b = b, a
         return E.Binary(op, a, b, dtype)
