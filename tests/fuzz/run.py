@@ -333,12 +333,11 @@ def minimize_expr(case: GE.ExprCase, inputs: dict, category: str, gen, budget: i
     if case.vec and fails(GE.ExprCase(case.tree, 0), inputs):
         case = GE.ExprCase(case.tree, 0)
     tries, progress = 0, True
-    while progress and tries < budget:
+    while progress and tries < budget and time.monotonic() < deadline:
         progress = False
         for cand in GE.replacements(case.tree, gen):
             tries += 1
             if tries > budget or time.monotonic() > deadline:
-                tries = budget + 1
                 break
             if fails(GE.ExprCase(cand, case.vec), inputs):
                 case, progress = GE.ExprCase(cand, case.vec), True
