@@ -47,7 +47,6 @@ def w1_matmul():
 
 def _relu_add_module(n):
     import opcomp as oc
-    from opcomp.target import vector_registers
     N = oc.var("n")
     A = oc.placeholder((N,), name="A")
     B = oc.placeholder((N,), name="B")
@@ -55,7 +54,7 @@ def _relu_add_module(n):
     s = oc.create_schedule(C)
     xo, xi = s[C].split(C.op.axis[0], factor=16384)   # one parallel task per 64 KiB
     s[C].parallel(xo)
-    bits, _ = vector_registers()
+    bits = oc.Target("llvm").vector_bits
     xio, xii = s[C].split(xi, factor=bits // 32)       # one vector register of float32
     s[C].vectorize(xii)
     return oc.build(s, [A, B, C], name="relu_add")
@@ -99,11 +98,10 @@ WORKLOADS = {"W1": w1_matmul, "W10": w10_relu_add, "build": cold_build}
 
 def main(argv) -> None:
     fair_environment()
-    import llvmlite.binding as llvm
-    from opcomp.target import vector_registers
-    bits, count = vector_registers()
-    print(f"opcomp benchmarks, {THREADS} threads, CPU {llvm.get_host_cpu_name()} "
-          f"({count} x {bits}-bit vector registers); OpenBLAS with its kernels for this CPU "
+    import opcomp as oc
+    t = oc.Target("llvm")
+    print(f"opcomp benchmarks, {THREADS} threads, CPU {t.cpu} "
+          f"({t.vector_registers} x {t.vector_bits}-bit vector registers); OpenBLAS with its kernels for this CPU "
           "(OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset)")
     for name in argv or list(WORKLOADS):
         WORKLOADS[name]()

@@ -1,15 +1,5 @@
-"""Code generators: importing this package registers the built-in backends with opcomp.build."""
-from . import llvm
-from .llvm import LLVMBackend  # noqa: F401
+"""Code generators, one backend per module, each registering itself with
+opcomp.backend when imported (opcomp imports them by name on first use):
 
-
-def _register() -> None:
-    # opcomp.build is written alongside this package; tolerate an older tree without it.
-    try:
-        from opcomp.build import register_backend
-    except (ImportError, AttributeError):
-        return
-    register_backend("llvm", llvm.LLVMBackend())
-
-
-_register()
+    llvm.py     the CPU: lowered PrimFunc -> LLVM IR (llvmlite) -> object code -> MCJIT
+"""

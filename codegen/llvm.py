@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import functools
 import threading
 import weakref
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
 
-from opcomp import tir as T
-from opcomp.target import Target, parse_target
+from opcomp.backend import register_backend
+from opcomp.ir import tir as T
+from opcomp.target import Target
 
+from . import llvm_target, threadpool
 from .llvm_emit import emit_module
 from .llvm_parallel import RUNTIME_PARALLEL_FOR
 
 __all__ = ["LLVMBackend", "LLVMArtifact", "LoadedKernel", "host_target_machine",
-           "target_machine", "cpu_and_features", "optimize"]
+           "cpu_and_features", "optimize"]
 
 _init_lock = threading.Lock()
 _initialized = []
@@ -60,13 +61,9 @@ def _load_compiler_runtime() -> None:
 
 
 def cpu_and_features(target) -> tuple:
-    """(cpu name, feature string) for a target: -mcpu/-mattr, else this host's."""
-    target = parse_target(target)
-    cpu, mattr = target.get("mcpu"), target.get("mattr")
-    if cpu:
-        return cpu, mattr or ""          # a named CPU brings its own features
-    host = llvm.get_host_cpu_features().flatten()
-    return llvm.get_host_cpu_name(), ",".join(f for f in (host, mattr) if f)
+    """(cpu name, feature string) LLVM is given for a target."""
+    target = _cpu_target(target)
+    return target.cpu, target.mattr
 
 
 def host_target_machine(target="llvm") -> llvm.TargetMachine:
@@ -76,9 +73,6 @@ def host_target_machine(target="llvm") -> llvm.TargetMachine:
     tgt = llvm.Target.from_triple(llvm.get_process_triple())
     return tgt.create_target_machine(cpu=cpu, features=features, opt=3, reloc="pic",
                                      codemodel="default")
-
-
-target_machine = host_target_machine     # the name runtime_export uses
 
 
 def _cached_machine(target) -> llvm.TargetMachine:
@@ -91,40 +85,13 @@ def _cached_machine(target) -> llvm.TargetMachine:
 
 
 def function_attrs(target) -> tuple:
-    """String attributes that make the optimizer and code generator use the target's ISA."""
-    cpu, features = cpu_and_features(target)
-    # znver5 prefers 256-bit vectors by default; explicit <16 x float> code should stay zmm.
-    return (f'"target-cpu"="{cpu}"', f'"target-features"="{features}"',
-            '"prefer-vector-width"="512"', '"min-legal-vector-width"="512"')
-
-
-_PROBE = """
-define void @probe(ptr %p) #0 {
-  %v = load <64 x float>, ptr %p
-  %w = fadd <64 x float> %v, %v
-  store <64 x float> %w, ptr %p
-  ret void
-}
-attributes #0 = { nounwind ATTRS }
-"""
-
-
-@functools.lru_cache(maxsize=None)
-def vector_registers(target="llvm") -> tuple:
-    """(bits, count) of the vector registers kernels for this target use.
-
-    Read off the assembly of a wide vector add compiled with the kernels' own
-    attributes, so a named CPU (-mcpu) answers as well as the host."""
+    """String attributes that make the optimizer and code generator use the target's ISA
+    at the target's vector width (some CPUs, znver5 among them, prefer narrower
+    vectors by default; explicit vector code should stay at the width we chose)."""
     target = _cpu_target(target)
-    text = _PROBE.replace("ATTRS", " ".join(function_attrs(target)))
-    asm = _cached_machine(target).emit_assembly(_parse(text))
-    if "%zmm" in asm:
-        return 512, 32
-    if "%ymm" in asm:
-        return 256, 16
-    if "%xmm" in asm:
-        return 128, 16
-    return 128, 32                   # not x86: NEON-like, 32 registers of 128 bits
+    bits = target.vector_bits
+    return (f'"target-cpu"="{target.cpu}"', f'"target-features"="{target.mattr}"',
+            f'"prefer-vector-width"="{bits}"', f'"min-legal-vector-width"="{bits}"')
 
 
 def optimize(module: llvm.ModuleRef, tm: llvm.TargetMachine) -> None:
@@ -188,9 +155,13 @@ class LoadedKernel:
 
 
 class LLVMBackend:
-    """The "llvm" target: render / compile / load (see the module docstring)."""
-    name = "llvm"
+    """The "llvm" target: the opcomp.backend protocol (see the module docstring)."""
+    kind = "llvm"
     artifact_type = LLVMArtifact
+
+    def describe(self, cpu, mattr) -> dict:
+        """Hardware facts of the host (cpu None) or of a named CPU (llvm_target.py)."""
+        return llvm_target.describe(cpu, mattr)
 
     def render(self, func: T.PrimFunc, target="llvm") -> str:
         """Optimized LLVM IR text for a flattened, vectorized PrimFunc."""
@@ -222,13 +193,27 @@ class LLVMBackend:
         engine.finalize_object()
         return LoadedKernel(engine, artifact.name, artifact.n_buffers, artifact.n_sizes, context)
 
-    def vector_registers(self, target="llvm") -> tuple:
-        """(bits, count) of the target CPU's vector registers."""
-        return vector_registers(str(_cpu_target(target)))
-
     def artifact_from_fields(self, **fields) -> LLVMArtifact:
         """Rebuild an artifact from its dataclass fields (the compile cache's disk layer)."""
         return LLVMArtifact(**fields)
+
+    def objects(self, artifact: LLVMArtifact, target) -> list:
+        """(file name, bytes) to link into a shared library: the kernel, the thread
+        pool when the kernel has parallel loops."""
+        out = [(f"{artifact.name}.o", bytes(artifact.object))]
+        if RUNTIME_PARALLEL_FOR.encode() in artifact.object:
+            machine = threadpool.host_target_machine()
+            out.append(("opcomp_threadpool.o", bytes(threadpool.runtime_object(machine))))
+        return out
+
+    def toolchain(self) -> str:
+        """The versions that change generated code."""
+        import llvmlite
+        return f"llvmlite {llvmlite.__version__} llvm {'.'.join(map(str, llvm.llvm_version_info))}"
+
+    def num_threads(self) -> int:
+        """The thread pool's size (OPCOMP_NUM_THREADS, else the usable cores)."""
+        return threadpool.num_threads()
 
 
 def _close_engine_then_context(engine, context) -> None:
@@ -244,7 +229,7 @@ def _parse(text: str) -> llvm.ModuleRef:
 
 
 def _cpu_target(target) -> Target:
-    target = parse_target(target)
+    target = Target(target)
     if target.kind != "llvm":
         raise ValueError(f"LLVM backend: cannot compile for target {target} "
                          f"(a {target.kind} target)")
@@ -267,14 +252,11 @@ def _require_parallel_runtime() -> None:
     """Make sure opcomp_parallel_for resolves (codegen.threadpool JIT-loads the pool)."""
     if llvm.address_of_symbol(RUNTIME_PARALLEL_FOR):
         return
-    try:
-        from . import threadpool
-    except ImportError:
-        threadpool = None
-    ensure_loaded = getattr(threadpool, "ensure_loaded", None)
-    if ensure_loaded is not None:
-        ensure_loaded()
+    threadpool.ensure_loaded()
     if not llvm.address_of_symbol(RUNTIME_PARALLEL_FOR):
         raise RuntimeError("LLVM backend: this kernel has parallel loops but no thread pool "
                            f"provides {RUNTIME_PARALLEL_FOR} (codegen/threadpool.py's "
                            "ensure_loaded() registers it with llvmlite.binding.add_symbol)")
+
+
+register_backend("llvm", LLVMBackend())

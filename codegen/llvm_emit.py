@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from opcomp import expr as E
-from opcomp import tir as T
-from opcomp.visit import walk
+from opcomp.ir import expr as E
+from opcomp.ir import tir as T
+from opcomp.ir.visit import walk
 
 from .llvm_expr import ExprMixin
 from .llvm_ops import OpsMixin

@@ -8,7 +8,7 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from opcomp import dtype as dt
-from opcomp import expr as E
+from opcomp.ir import expr as E
 
 from .llvm_types import (I1, I32, I64, PTR, const, lanes_of, mem_type, reg_type, scalar_of,
                          with_lanes)

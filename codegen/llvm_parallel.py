@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from opcomp import expr as E
-from opcomp import tir as T
-from opcomp.visit import walk
+from opcomp.ir import expr as E
+from opcomp.ir import tir as T
+from opcomp.abi import PARALLEL_FOR
+from opcomp.ir.visit import walk
 
 from .llvm_types import I32, I64, PTR, VOID, mark_noalias
 
-RUNTIME_PARALLEL_FOR = "opcomp_parallel_for"
+RUNTIME_PARALLEL_FOR = PARALLEL_FOR
 
 
 class ParallelMixin:

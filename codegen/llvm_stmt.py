@@ -13,8 +13,8 @@ from contextlib import contextmanager
 import llvmlite.ir as ir
 
 from opcomp import dtype as dt
-from opcomp import tir as T
-from opcomp.runtime_export import OUT_OF_MEMORY
+from opcomp.ir import tir as T
+from opcomp.abi import OUT_OF_MEMORY
 
 from .llvm_expr import const_value, is_contiguous
 from .llvm_types import I32, I64, PTR, VOID, const, lanes_of, mem_type

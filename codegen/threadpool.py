@@ -545,11 +545,13 @@ POOL_OPT_LEVEL = 1
 
 
 def host_target_machine(opt: int = POOL_OPT_LEVEL):
-    """A position-independent target machine for this CPU."""
+    """A position-independent target machine for this process's architecture.
+
+    The pool is spin loops, atomics and syscalls: the generic CPU of the triple
+    serves every machine of the architecture, so its object links into any
+    exported library whatever CPU the kernels were tuned for."""
     llvm = _binding()
-    return llvm.Target.from_default_triple().create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-        opt=opt, reloc="pic")
+    return llvm.Target.from_default_triple().create_target_machine(opt=opt, reloc="pic")
 
 
 def _compiled_module(target_machine, num_threads=None):

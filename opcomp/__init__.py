@@ -7,15 +7,14 @@
     mod = oc.build(s, [A, B, C], target="llvm")
     mod(a, b, c)
 """
-from .expr import IterVar, Var, const, maximum, minimum, select  # noqa: F401
+from .ir.expr import IterVar, Var, const, maximum, minimum, select  # noqa: F401
 from .te import (TensorError, compute, placeholder, reduce_axis, var,  # noqa: F401
                  Tensor)
 from .te import sum, prod, max, min  # noqa: F401,A004
 from .intrin import (abs, ceil, erf, exp, floor, log, power, rsqrt,  # noqa: F401,A004
                      sigmoid, sqrt, tanh)
-from .schedule import (Schedule, ScheduleError, Stage, create_schedule,  # noqa: F401
+from .schedule import (Schedule, ScheduleError, Stage, Trace, create_schedule,  # noqa: F401
                        thread_axis)
-from .trace import Trace  # noqa: F401
 from .target import Target, TargetError, parse_target  # noqa: F401
 from .lower import lower  # noqa: F401
 from .runtime import ArgumentError, Module, benchmark, load_module  # noqa: F401

@@ -1,59 +1,78 @@
-"""build(): schedule -> lowered function -> backend artifact -> callable Module.
+"""Building in three steps that can run in different processes:
 
-Backends register themselves by target kind (codegen/ does this on import), so
-this package never imports a backend at import time:
+    func = oc.lower(s, [A, B, C], target=t)    # loop IR (this process)
+    art = oc.compile(func, target=t)           # an Artifact: plain, picklable data
+    mod = art.load()                           # machine code in the loading process
 
-    register_backend("llvm", LLVMBackend())
-
-A backend has three methods: render(func, target) -> source text,
-compile(source, target) -> artifact, load(artifact) -> kernel.
+``oc.build(s, args, target)`` does all three.  A tuner's builder process
+compiles, pickles the artifact and sends it to a runner process, which loads
+and measures it.  Backends are found through opcomp.backend's registry.
 """
 from __future__ import annotations
 
-import importlib
+import json
+from dataclasses import dataclass
 
-from . import tir as T
+from .backend import get_backend, register_backend  # noqa: F401  (re-exported)
+from .compile_cache import compile_cached
+from .ir import tir as T
 from .lower import lower
+from .runtime.export import metadata_of
+from .runtime.module import Module
 from .schedule import Schedule
-from .target import parse_target
-
-_BACKENDS: dict = {}
+from .target import Target
 
 
-def register_backend(kind: str, backend) -> None:
-    """Make `backend` the one used for targets of this kind ("llvm", "cuda")."""
-    _BACKENDS[kind] = backend
+@dataclass(frozen=True)
+class Artifact:
+    """A compiled kernel as plain data: no live handles, safe to pickle.
+
+    target: the canonical target string; kernel: the backend's artifact (a
+    frozen dataclass of str/bytes/int); meta: the kernel's signature as JSON
+    (parameters, shapes, size variables, assertion messages, loop IR text).
+    """
+    target: str
+    kernel: object
+    meta: str
+
+    def load(self) -> Module:
+        """The callable Module, in this process."""
+        target = Target(self.target)
+        loaded = get_backend(target.kind).load(self.kernel)
+        return Module.from_metadata(json.loads(self.meta), loaded, self, target)
 
 
-def get_backend(kind: str):
-    if kind not in _BACKENDS:
-        importlib.import_module("codegen")      # registers the built-in backends
-    if kind not in _BACKENDS:
-        raise NotImplementedError(f"no backend is registered for target kind {kind!r}")
-    return _BACKENDS[kind]
+def compile(func: T.PrimFunc, target="llvm") -> Artifact:  # noqa: A001 (API name)
+    """Machine code for a lowered function (memoized by the compile cache)."""
+    if not isinstance(func, T.PrimFunc):
+        raise TypeError(f"compile: expected a lowered function (oc.lower), got {func!r}")
+    target = Target(target)
+    lowered_for = func.attr("target")
+    if lowered_for is not None and lowered_for != str(target):
+        raise ValueError(f"compile: {func.name} was lowered for target {lowered_for!r}, "
+                         f"not {str(target)!r}; lower it with target={str(target)!r}")
+    kernel = compile_cached(func, target, get_backend(target.kind))
+    return Artifact(str(target), kernel, json.dumps(metadata_of(func, target)))
 
 
-def build(sch, args=None, target="llvm", name: str = "main", **options):
+def build(sch, args=None, target="llvm", name: str = "main", **options) -> Module:
     """Compile a schedule (or an already lowered PrimFunc) into a callable Module.
 
     options: bounds_check=True (every access asserted; an out-of-bounds access
     raises instead of touching memory), fast_math=True.
     """
-    from .compile_cache import compile_cached
-    from .runtime import Module
-    target = parse_target(target)
+    target = Target(target)
     if isinstance(sch, T.PrimFunc):
         func = sch
     elif isinstance(sch, Schedule):
         func = lower(sch, args, name=name, target=target, **options)
     else:
         raise TypeError(f"build: expected a schedule or a lowered function, got {sch!r}")
-    backend = get_backend(target.kind)
-    artifact = compile_cached(func, target, backend)
-    return Module(func, backend.load(artifact), artifact, target)
+    artifact = compile(func, target)
+    loaded = get_backend(target.kind).load(artifact.kernel)
+    return Module(func, loaded, artifact, target)
 
 
 def runtime_threads() -> int:
     """Threads the CPU thread pool runs parallel loops on (OPCOMP_NUM_THREADS)."""
-    from codegen.threadpool import num_threads
-    return num_threads()
+    return get_backend("llvm").num_threads()

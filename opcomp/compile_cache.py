@@ -5,10 +5,11 @@ The key is a sha256 over everything that decides the generated code:
 - the printed function (``str(func)``) and a structural fingerprint of it,
   which adds what the printer leaves out (every dtype, which variable is
   which, buffer scopes, loop kinds, the size variables);
-- ``repr(func.attrs)``, ``str(target)``, and the host CPU's name and features
-  when the target names no ``-mcpu`` (then the code is tuned for this CPU);
-- opcomp's, llvmlite's and LLVM's versions, and a hash of the backend's own
-  source files, so a changed code generator never reuses old objects.
+- ``repr(func.attrs)`` and the canonical target string ``str(target)``, which
+  spells the CPU, its features, vector width, cores and caches (opcomp/target.py);
+- opcomp's version, the backend's toolchain (``backend.toolchain()``: llvmlite's
+  and LLVM's versions) and a hash of the backend's own source files, so a
+  changed code generator never reuses old objects.
 
 Two layers: a bounded in-process dict, then a directory on disk,
 ``$OPCOMP_CACHE_DIR`` (default ``~/.cache/opcomp``; ``OPCOMP_CACHE_DIR=off``
@@ -48,10 +49,11 @@ import warnings
 from collections import OrderedDict
 from pathlib import Path
 
-from . import expr as E
+from .ir import expr as E
 from .cache_trust import (META_LIMIT, UntrustedEntry, check_mac, entry_mac, load_secret,
                           read_regular)
-from . import tir as T
+from .ir import tir as T
+from .version import __version__
 
 SCHEMA = 2                    # 2: entries carry an HMAC (cache_trust.py)
 MEMORY_ENTRIES = 512          # artifacts are tens of KB; autotuning builds thousands
@@ -113,7 +115,7 @@ def cache_key(func: T.PrimFunc, target, backend) -> str:
     """The hex sha256 naming this (function, target, toolchain) combination."""
     h = hashlib.sha256()
     for part in (str(func), fingerprint(func), repr(func.attrs), str(target),
-                 _host_cpu(target), _toolchain(), _backend_hash(backend)):
+                 _toolchain(backend), _backend_hash(backend)):
         h.update(part.encode())
         h.update(b"\x00")
     return h.hexdigest()
@@ -157,31 +159,12 @@ def fingerprint(func: T.PrimFunc) -> str:
     return "".join(out)
 
 
-_HOST = None
-_TOOLCHAIN = None
 _BACKEND_HASHES: dict = {}
 
 
-def _host_cpu(target) -> str:
-    """Host CPU name and features when the target leaves the CPU to the host."""
-    global _HOST
-    if getattr(target, "kind", "llvm") != "llvm" or getattr(target, "get", lambda k: None)("mcpu"):
-        return ""
-    if _HOST is None:
-        import llvmlite.binding as llvm
-        _HOST = f"{llvm.get_host_cpu_name()} {llvm.get_host_cpu_features().flatten()}"
-    return _HOST
-
-
-def _toolchain() -> str:
-    global _TOOLCHAIN
-    if _TOOLCHAIN is None:
-        import llvmlite
-        import llvmlite.binding as llvm
-        import opcomp
-        _TOOLCHAIN = (f"opcomp {opcomp.__version__} llvmlite {llvmlite.__version__} "
-                      f"llvm {'.'.join(map(str, llvm.llvm_version_info))}")
-    return _TOOLCHAIN
+def _toolchain(backend) -> str:
+    tools = getattr(backend, "toolchain", None)
+    return f"opcomp {__version__} {tools() if tools else type(backend).__name__}"
 
 
 def _backend_hash(backend) -> str:

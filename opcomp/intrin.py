@@ -4,7 +4,7 @@ Integer inputs to float math (exp, log, ...) compute in float64, as NumPy does.
 """
 from __future__ import annotations
 
-from . import expr as E
+from .ir import expr as E
 
 
 def _math(name: str):

@@ -14,12 +14,14 @@ the tail guards from main bodies, vectorizes, flattens and verifies.
 """
 from __future__ import annotations
 
-from . import expr as E
-from . import tir as T
-from .bound import infer_bounds
-from .schedule import Schedule, ScheduleError
+from .ir import expr as E
+from .ir import tir as T
+from .infer_bound import infer_bounds
+from .schedule.stage import Schedule, ScheduleError
 from .te import PlaceholderOp, Tensor, combine, reduce_identity
-from .visit import rewrite, substitute, walk
+from .ir.visit import rewrite, substitute, walk
+from .passes import run_pipeline
+from .target import Target
 
 
 class LowerContext:
@@ -68,7 +70,7 @@ class LowerContext:
 
 
 def _check_vector_extents(bounds) -> None:
-    from .schedule import check_vector_extent
+    from .schedule.stage import check_vector_extent
     for st, b in bounds.items():
         for iv, (kind, _) in st.annotations.items():
             if kind == "vectorized":
@@ -76,7 +78,7 @@ def _check_vector_extents(bounds) -> None:
 
 
 def _alloc_extent(ext: E.Expr) -> E.Expr:
-    from .arith import const_bound
+    from .arith.interval import const_bound
     if isinstance(ext, E.Const):
         return ext
     _, hi = const_bound(ext)
@@ -210,7 +212,7 @@ def _check_args(args) -> list:
 
 
 def _check_target(sch, target) -> None:
-    if target is None or target.is_gpu:
+    if target.is_gpu:
         return
     for st in sch.stages:
         for iv, (kind, tag) in st.annotations.items():
@@ -221,21 +223,20 @@ def _check_target(sch, target) -> None:
 
 
 def lower(sch: Schedule, args, name: str = "main", target=None, **options) -> T.PrimFunc:
-    """The loop IR of a schedule, after the standard passes (see passes.PIPELINE).
+    """The loop IR of a schedule for a target (default: this CPU), after the passes
+    that target's pipeline lists (see passes.pipeline).
 
     options become function attributes: bounds_check=True asserts every access,
     fast_math=True lets the backend reassociate floating point.
     """
-    from .passes import run_pipeline
-    from .target import parse_target
     if not isinstance(sch, Schedule):
         raise ScheduleError(f"lower: expected a schedule from oc.create_schedule, got {sch!r}")
-    target = parse_target(target) if target is not None else None
+    target = Target("llvm" if target is None else target)
     _check_target(sch, target)
     body, params = schedule_to_stmt(sch, _check_args(args), target)
-    attrs = (("target", str(target) if target else "llvm"),) + tuple(sorted(options.items()))
+    attrs = (("target", str(target)),) + tuple(sorted(options.items()))
     func = T.PrimFunc(name, tuple(params), body, _size_vars(params), attrs)
-    return run_pipeline(func)
+    return run_pipeline(func, target)
 
 
 __all__ = ["lower", "schedule_to_stmt", "PlaceholderOp"]

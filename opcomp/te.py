@@ -16,8 +16,8 @@ import itertools
 import weakref
 
 from . import dtype as dt
-from . import expr as E
-from .visit import walk
+from .ir import expr as E
+from .ir.visit import walk
 
 _names = itertools.count()
 # Vars of every reduce axis ever made, so a use outside its reduction is caught.

@@ -21,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 
 import opcomp as oc
-from opcomp.target import vector_registers
 
 
 def matmul_compute(M, N, K, bn: int = 32, dtype: str = "float32"):
@@ -40,7 +39,8 @@ def matmul_compute(M, N, K, bn: int = 32, dtype: str = "float32"):
 
 def register_tile(dtype: str = "float32", target="llvm") -> dict:
     """The default bm, bn, lanes for the target's vector registers (see above)."""
-    bits, count = vector_registers(target)
+    target = oc.Target(target)
+    bits, count = target.vector_bits, target.vector_registers
     lanes = max(1, bits // (8 * np.dtype(dtype).itemsize))
     return {"bm": 8 if count >= 32 else 6, "bn": 2 * lanes, "lanes": lanes}
 

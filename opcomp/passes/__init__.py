@@ -1,5 +1,10 @@
 """The lowering pipeline: the passes in order, by name.
 
+A target's pipeline is the common passes, then its kind's tail:
+
+    COMMON       simplify, partition_loops, simplify_partitioned, bounds_check
+    TAILS["llvm"]  flatten_storage, vectorize_loops
+
 Set OPCOMP_DEBUG=1 to print the IR after each pass; OPCOMP_VERIFY=1 (the
 test suite sets it) runs the verifier after every pass instead of only at the
 end.
@@ -8,9 +13,9 @@ from __future__ import annotations
 
 import os
 
-from .. import tir as T
-from ..simplify import simplify
-from .bounds import insert_bounds_checks
+from ..ir import tir as T
+from ..arith.simplify import simplify
+from .bounds_check import insert_bounds_checks
 from .flatten import flatten_storage
 from .partition import partition_loops
 from .vectorize import vectorize_loops
@@ -27,25 +32,41 @@ def bounds_check_if_asked(func: T.PrimFunc) -> T.PrimFunc:
     return insert_bounds_checks(func) if func.attr("bounds_check") else func
 
 
-PIPELINE = (
+COMMON = (
     ("simplify", simplify_func),
     ("partition_loops", partition_loops),
     ("simplify_partitioned", simplify_func),
     ("bounds_check", bounds_check_if_asked),
-    ("flatten_storage", flatten_storage),
-    ("vectorize_loops", vectorize_loops),
 )
+TAILS = {
+    "llvm": (
+        ("flatten_storage", flatten_storage),
+        ("vectorize_loops", vectorize_loops),
+    ),
+    # The GPU tail (thread-relaxed bounds, hoisted shared/local buffers, barriers,
+    # host/device split) comes with the CUDA backend; until then a cuda target
+    # lowers to the common passes only, for printing and schedule checks.
+    "cuda": (),
+}
 FLATTENED_AFTER = "flatten_storage"
 
 
-def run_pipeline(func: T.PrimFunc, debug=None, verify_each=None) -> T.PrimFunc:
-    """Run PIPELINE on a freshly lowered function; verify the result."""
+def pipeline(target) -> tuple:
+    """The (name, pass) pairs that lower a function for this target, in order."""
+    if target.kind not in TAILS:
+        raise NotImplementedError(f"no lowering pipeline for target kind {target.kind!r} "
+                                  f"(known: {', '.join(TAILS)})")
+    return COMMON + TAILS[target.kind]
+
+
+def run_pipeline(func: T.PrimFunc, target, debug=None, verify_each=None) -> T.PrimFunc:
+    """Run the target's pipeline on a freshly lowered function; verify the result."""
     debug = os.environ.get("OPCOMP_DEBUG") if debug is None else debug
     verify_each = os.environ.get("OPCOMP_VERIFY") if verify_each is None else verify_each
     flattened = False
     if debug:
         print(f"# lowered\n{func}")
-    for name, pass_fn in PIPELINE:
+    for name, pass_fn in pipeline(target):
         func = pass_fn(func)
         flattened = flattened or name == FLATTENED_AFTER
         if debug:

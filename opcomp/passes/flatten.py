@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .. import expr as E
-from .. import tir as T
-from ..arith import const_bound
-from ..simplify import simplify
-from ..visit import map_children
+from ..ir import expr as E
+from ..ir import tir as T
+from ..arith.interval import const_bound
+from ..arith.simplify import simplify
+from ..ir.visit import map_children
 
 INT32_LIMIT = 2**31 - 1
 
@@ -53,7 +53,7 @@ def flatten_storage(func: T.PrimFunc) -> T.PrimFunc:
     allocs: dict = {}
 
     def expr(e):
-        from ..visit import rewrite
+        from ..ir.visit import rewrite
 
         def fn(n):
             if isinstance(n, E.Load):

@@ -14,11 +14,11 @@ guard depends on nothing inside v, that rest is known false and vanishes.
 """
 from __future__ import annotations
 
-from .. import expr as E
-from .. import tir as T
-from ..arith import linear_form, symbolic_bound
-from ..simplify import simplify
-from ..visit import free_vars, map_children, substitute
+from ..ir import expr as E
+from ..ir import tir as T
+from ..arith.interval import linear_form, symbolic_bound
+from ..arith.simplify import simplify
+from ..ir.visit import free_vars, map_children, substitute
 
 MAX_SPLITS_PER_LOOP = 4
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .. import dtype as dt
-from .. import expr as E
-from .. import tir as T
-from ..simplify import simplify_expr
-from ..visit import map_children
+from ..ir import expr as E
+from ..ir import tir as T
+from ..arith.simplify import simplify_expr
+from ..ir.visit import map_children
 
 
 class _Scalarize(Exception):

@@ -9,9 +9,9 @@
 from __future__ import annotations
 
 from .. import dtype as dt
-from .. import expr as E
-from .. import tir as T
-from ..visit import walk
+from ..ir import expr as E
+from ..ir import tir as T
+from ..ir.visit import walk
 
 
 class VerifyError(AssertionError):

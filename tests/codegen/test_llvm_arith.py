@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from opcomp import dtype as dt
-from opcomp import expr as E
-from opcomp import tir as T
+from opcomp.ir import expr as E
+from opcomp.ir import tir as T
 
 from .test_llvm_basic import BACKEND, build, buf, call, func, ld, loop, ramp, rand, st
 

@@ -14,8 +14,8 @@ import pytest
 from codegen.llvm import (LLVMArtifact, LLVMBackend, LoadedKernel, cpu_and_features,
                           host_target_machine)
 from opcomp import dtype as dt
-from opcomp import expr as E
-from opcomp import tir as T
+from opcomp.ir import expr as E
+from opcomp.ir import tir as T
 
 BACKEND = LLVMBackend()
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from codegen.llvm_emit import emit_module
-from opcomp import expr as E
-from opcomp import tir as T
+from opcomp.ir import expr as E
+from opcomp.ir import tir as T
 
 from .test_llvm_basic import BACKEND, build, buf, call, func, ld, loop, ramp, rand, st
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import opcomp as oc
-from opcomp import expr as E
-from opcomp import tir as T
+from opcomp.ir import expr as E
+from opcomp.ir import tir as T
 from opcomp.build import build
 
 # Until codegen/llvm.py (another engineer's) exists there is nothing to build with.

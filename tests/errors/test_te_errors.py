@@ -6,7 +6,7 @@ import re
 import pytest
 
 import opcomp as oc
-from opcomp import expr as E
+from opcomp.ir import expr as E
 
 
 def A2(dtype="float32"):

@@ -414,7 +414,7 @@ class IndexGen:
     """
 
     def __init__(self, rng):
-        from opcomp import expr as E
+        from opcomp.ir import expr as E
         self.E, self.rng = E, rng
         self.vars = [E.Var(n, "int32") for n in ("x", "y", "z")] + [E.Var("w", "int64")]
         self.ranges = {}
@@ -504,8 +504,8 @@ class IndexGen:
 
 def minimize_index(e, ranges, points, fails) -> object:
     """Replace subtrees by a child of the same dtype or a constant while `fails` holds."""
-    from opcomp import expr as E
-    from opcomp.visit import rewrite, walk
+    from opcomp.ir import expr as E
+    from opcomp.ir.visit import rewrite, walk
     changed = True
     while changed:
         changed = False
@@ -528,7 +528,7 @@ def minimize_index(e, ranges, points, fails) -> object:
 
 def index_src(e) -> str:
     """Python source that rebuilds an index expression with opcomp."""
-    from opcomp import expr as E
+    from opcomp.ir import expr as E
     if isinstance(e, E.Var):
         return e.name
     if isinstance(e, E.Const):
@@ -544,17 +544,17 @@ def index_src(e) -> str:
     if e.op in ("min", "max"):
         return f"oc.{e.op}imum({a}, {b})"
     if isinstance(e, E.Compare):
-        return f"oc.expr.compare({e.op!r}, {a}, {b})"
+        return f"oc.ir.expr.compare({e.op!r}, {a}, {b})"
     sym = {**BIN_SYM, **CMP_SYM, "floormod": "%"}[e.op]
     return f"({a} {sym} {b})"
 
 
 def index_reproducer(e, ranges, message: str) -> str:
     """A runnable snippet showing the simplifier bug."""
-    from opcomp.visit import free_vars
+    from opcomp.ir.visit import free_vars
     vs = sorted(free_vars(e), key=lambda v: v.name)
     rng_src = ", ".join(f"{v.name}: {ranges[v]!r}" for v in vs if v in ranges)
-    lines = ["import opcomp as oc", "from opcomp.simplify import simplify_expr"]
+    lines = ["import opcomp as oc", "from opcomp.arith import simplify_expr"]
     lines += [f"{v.name} = oc.var({v.name!r}, {v.dtype!r})" for v in vs]
     lines += [f"e = {index_src(e)}", f"ranges = {{{rng_src}}}     # var: (min, extent)",
               "r = simplify_expr(e, ranges)", "print(e, '->', r)",

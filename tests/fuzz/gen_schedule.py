@@ -299,7 +299,7 @@ class ScheduleGen:
     def _register(self, names):
         for n in names:
             v = self.ns.get(n)
-            if isinstance(v, self.oc.expr.IterVar):
+            if isinstance(v, self.oc.ir.expr.IterVar):
                 self.names[id(v)] = n
 
     # -- driving ---------------------------------------------------------------

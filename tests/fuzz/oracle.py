@@ -334,7 +334,7 @@ class TeInterpreter:
         return self.values[t.op]
 
     def _compute(self, op):
-        from opcomp import expr as E
+        from opcomp.ir import expr as E
         shape = tuple(int(iv.extent.value) for iv in op.axis)
         body = op.body
         axes = list(op.axis) + (list(body.axes) if isinstance(body, E.Reduce) else [])
@@ -430,7 +430,7 @@ def _host_dtype(dtype: str):
 
 def eval_index(e, env: dict):
     """Python-int value of an index expression (floor division; x // 0 == 0)."""
-    from opcomp import expr as E
+    from opcomp.ir import expr as E
     if isinstance(e, E.Const):
         return e.value
     if isinstance(e, E.Var):
@@ -460,8 +460,8 @@ _PY_OPS = {
 def simplify_failure(e, ranges, points) -> str | None:
     """Why simplify_expr is wrong on e (None if it is right): a value changed at
     a point, the dtype changed, a second simplify changed the result, or it raised."""
-    from opcomp.expr import same
-    from opcomp.simplify import simplify_expr
+    from opcomp.ir.expr import same
+    from opcomp.arith.simplify import simplify_expr
     try:
         r = simplify_expr(e, ranges)
         again = simplify_expr(r, ranges)

@@ -1,4 +1,4 @@
-"""Tests of opcomp.arith: constant and symbolic bounds, prove, linear forms.
+"""Tests of opcomp.arith (interval.py): constant and symbolic bounds, prove, linear forms.
 
 Besides exact cases, random integer expressions check soundness: every value
 seen at a random point lies within const_bound / symbolic_bound, and prove()
@@ -11,9 +11,9 @@ import random
 
 import pytest
 
-from opcomp import expr as E
-from opcomp.arith import const_bound, is_affine, linear_form, prove, symbolic_bound
-from opcomp.simplify import simplify
+from opcomp.ir import expr as E
+from opcomp.arith.interval import const_bound, is_affine, linear_form, prove, symbolic_bound
+from opcomp.arith.simplify import simplify
 
 # ---------------------------------------------------------------------------
 # reference semantics and random expressions (shared with test_simplify.py)

@@ -21,7 +21,7 @@ def check(s, args, ref, rng, concrete=None, rtol=1e-5, atol=1e-5):
     """Build, run on random inputs, compare outputs with ref(*inputs) in float64."""
     mod = oc.build(s, args, target="llvm")
     n_in = len(args) - 1
-    shapes = [tuple(concrete.get(x.name, x) if not isinstance(x, oc.expr.Const) else x.value
+    shapes = [tuple(concrete.get(x.name, x) if not isinstance(x, oc.ir.expr.Const) else x.value
                     for x in t.shape) for t in args] if concrete else \
         [tuple(x.value for x in t.shape) for t in args]
     ins = [rand(rng, shp, t.dtype) for shp, t in zip(shapes[:n_in], args)]

@@ -23,7 +23,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # Executed here and in a fresh interpreter: both must build the identical function.
 KERNEL_SRC = """
-from opcomp import expr as E, tir as T
+from opcomp.ir import expr as E, tir as T
 def make(name, idx="int32"):
     n, i = E.Var("n", "int32"), E.Var("i", idx)
     A, B, C = (T.Buffer(x, "float32", (n,)) for x in "ABC")
@@ -91,7 +91,7 @@ def test_second_build_is_a_memory_hit(rng):
     assert cc.stats["misses"] == 1 and cc.stats["memory_hits"] == 0
     mod2, warm = timed_build(func)
     assert cc.stats["memory_hits"] == 1 and cc.stats["misses"] == 1
-    assert mod2.artifact is mod1.artifact
+    assert mod2.artifact.kernel is mod1.artifact.kernel
     print(f"cold build {cold * 1e3:.1f} ms, memory hit {warm * 1e3:.2f} ms")
     assert warm < cold / 3
     check(mod2, rng)
@@ -136,8 +136,8 @@ def test_disk_entry_holds_plain_files(cache_dir):
     meta = json.loads((entry / "meta.json").read_text())
     assert meta["schema"] == cc.SCHEMA and meta["key"] == entry.name
     blobs = {name: (entry / info["file"]).read_bytes() for name, info in meta["blobs"].items()}
-    assert mod.artifact.object in blobs.values()
-    assert mod.artifact.ir.encode() in blobs.values()
+    assert mod.artifact.kernel.object in blobs.values()
+    assert mod.artifact.kernel.ir.encode() in blobs.values()
     assert sorted(p.name for p in entry.parent.iterdir()) == [entry.name]   # no temp litter
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import opcomp as oc
-from opcomp import expr as E
-from opcomp import tir as T
+from opcomp.ir import expr as E
+from opcomp.ir import tir as T
 from opcomp.build import build
-from opcomp.runtime_export import ExportError
+from opcomp.runtime.export import ExportError
 
 # Until codegen/llvm.py (another engineer's) exists there is nothing to build with.
 pytest.importorskip("codegen.llvm", reason="the LLVM backend codegen/llvm.py is not there yet")

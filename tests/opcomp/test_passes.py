@@ -2,12 +2,13 @@
 import pytest
 
 import opcomp as oc
-from opcomp import expr as E
-from opcomp import tir as T
-from opcomp.passes import PIPELINE, run_pipeline
-from opcomp.passes.bounds import assert_messages
+from opcomp.ir import expr as E
+from opcomp.ir import tir as T
+from opcomp.passes import pipeline, run_pipeline
+from opcomp.target import Target
+from opcomp.passes.bounds_check import assert_messages
 from opcomp.passes.verify import VerifyError, verify
-from opcomp.visit import walk
+from opcomp.ir.visit import walk
 
 
 def nodes(node, cls):
@@ -147,9 +148,9 @@ def test_debug_prints_ir_after_each_pass(capsys):
     from opcomp.lower import schedule_to_stmt
     body, params = schedule_to_stmt(s, args)
     func = T.PrimFunc("dbg", tuple(params), body, ())
-    run_pipeline(func, debug=True)
+    run_pipeline(func, Target("llvm"), debug=True)
     out = capsys.readouterr().out
-    for name, _ in PIPELINE:
+    for name, _ in pipeline(Target("llvm")):
         assert f"# after {name}\n" in out
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import opcomp as oc
-from opcomp import expr as E
-from opcomp import tir as T
+from opcomp.ir import expr as E
+from opcomp.ir import tir as T
 from opcomp.build import build
 
 # Until codegen/llvm.py (another engineer's) exists there is nothing to build with.
@@ -150,7 +150,7 @@ def test_failed_runtime_assert_raises_with_its_message(rng):
 def test_module_attributes_and_sources():
     func = elementwise()
     mod = build(func, target="llvm")
-    assert mod.func is func and mod.name == func.name and str(mod.target) == "llvm"
+    assert mod.func is func and mod.name == func.name and mod.target == oc.Target("llvm")
     assert mod.artifact is not None and mod.kernel.address
     assert "define" in mod.source("llvm") and func.name in mod.source("llvm")
     assert func.name in mod.source("asm")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 import opcomp as oc
-from opcomp import expr as E
-from opcomp.simplify import simplify
+from opcomp.ir import expr as E
+from opcomp.arith.simplify import simplify
 
 
 def matmul(n=64, m=None, k=None):

@@ -1,4 +1,4 @@
-"""Tests of opcomp.simplify: exact rules (result and printed text), constant
+"""Tests of opcomp.arith.simplify: exact rules (result and printed text), constant
 folding with NumPy semantics, statements, random equivalence/idempotence, and
 a micro-benchmark of typical index expressions.
 """
@@ -9,11 +9,11 @@ import time
 import numpy as np
 import pytest
 
-from opcomp import expr as E
-from opcomp import tir as T
-from opcomp.arith import linear_form
-from opcomp.simplify import simplify, simplify_expr
-from opcomp.visit import walk
+from opcomp.ir import expr as E
+from opcomp.ir import tir as T
+from opcomp.arith.interval import linear_form
+from opcomp.arith.simplify import simplify, simplify_expr
+from opcomp.ir.visit import walk
 
 try:        # tests/opcomp as a package, or as a plain rootdir test folder
     from .test_arith import Gen, evaluate

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import opcomp as oc
-from opcomp import expr as E
-from opcomp.simplify import simplify
+from opcomp.ir import expr as E
+from opcomp.arith.simplify import simplify
 
 DTYPES = ["bool", "int8", "int16", "int32", "int64", "uint8", "float16", "float32", "float64"]
 BINARY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,

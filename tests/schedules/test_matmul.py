@@ -7,10 +7,14 @@ import numpy as np
 import pytest
 
 import opcomp as oc
-from opcomp.target import vector_registers
 from schedules.matmul import matmul, register_tile
 
 AVX2, AVX512 = "llvm -mcpu=haswell", "llvm -mcpu=znver5"
+
+
+def vector_registers(target):
+    t = oc.Target(target)
+    return t.vector_bits, t.vector_registers
 
 
 def test_vector_registers_of_named_cpus():

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import expr as E
-from .arith import symbolic_bound
-from .schedule import Fuse, ScheduleError, Split
-from .simplify import simplify
-from .visit import substitute, walk
+from .ir import expr as E
+from .arith.interval import symbolic_bound
+from .schedule.stage import Fuse, ScheduleError, Split
+from .arith.simplify import simplify
+from .ir.visit import substitute, walk
 
 
 @dataclass
@@ -100,7 +100,7 @@ def _domain_guards(st, rmin, rext, value, done) -> list:
     for iv in st.op.axis:
         absolute = rmin[iv] + value[iv]
         for cond in (absolute >= iv.min, absolute < iv.min + iv.extent):
-            from .arith import prove
+            from .arith.interval import prove
             leaf_ranges = dict(ranges)
             leaf_ranges.update(_leaf_ranges(st, rext))
             if not prove(cond, leaf_ranges):

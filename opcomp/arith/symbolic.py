@@ -12,12 +12,12 @@ writes it as the dtype's limit (a conservative, always-true answer).
 """
 from __future__ import annotations
 
-from . import dtype as dt
-from . import expr as E
-from .arith import INF, Bounder
-from .arith_fold import int_range
-from .arith_poly import INDEX_DTYPES, build, to_poly
-from .expr import field_names
+from .. import dtype as dt
+from ..ir import expr as E
+from .interval import INF, Bounder
+from .fold import int_range
+from .poly import INDEX_DTYPES, build, to_poly
+from ..ir.expr import field_names
 
 _NEGATE = {"lt": "ge", "le": "gt", "gt": "le", "ge": "lt", "eq": "ne", "ne": "eq"}
 

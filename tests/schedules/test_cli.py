@@ -1,7 +1,7 @@
 """The opcomp command line: demo, show, ops."""
 import pytest
 
-from opcomp.cli import main
+from schedules.cli import main
 
 
 def test_demo_checks_and_reports(capsys):

@@ -15,7 +15,7 @@ structural hash, so re-reading a canonical expression costs a dict lookup.
 """
 from __future__ import annotations
 
-from . import expr as E
+from ..ir import expr as E
 
 INDEX_DTYPES = frozenset(("int32", "int64"))
 # A product of two sums expands only up to this many partial products; a

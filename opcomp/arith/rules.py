@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import math
 
-from . import expr as E
-from .arith import INF
-from .arith_poly import Poly, build, const_poly, order_key, to_poly
+from ..ir import expr as E
+from .interval import INF
+from .poly import Poly, build, const_poly, order_key, to_poly
 
 _TRUE = E.Const(True, "bool")
 _FALSE = E.Const(False, "bool")
@@ -206,7 +206,7 @@ class IndexRules:
         """
         if not self.symbolic or not self._mentions_symbolic(r):
             return atom
-        from .arith_symbolic import Relaxer
+        from .symbolic import Relaxer
         if self._pin_relaxer is None:
             keep = frozenset(self.ranges) - self.symbolic_vars
             self._pin_relaxer = Relaxer(self.ranges, keep, canonical=True)
@@ -346,11 +346,11 @@ class IndexRules:
         return lo, hi
 
     def _mentions_symbolic(self, p: Poly) -> bool:
-        from .arith_symbolic import vars_of
+        from .symbolic import vars_of
         return any(vars_of(a) & self.symbolic_vars for atoms, _ in p.terms.values() for a in atoms)
 
     def symbolic_range(self, p: Poly, dtype: str) -> tuple:
-        from .arith_symbolic import Relaxer
+        from .symbolic import Relaxer
         if self._relaxer is None:
             self._relaxer = Relaxer(self.ranges, canonical=True)
         return self._relaxer.const_range(build(p, dtype))
@@ -374,7 +374,7 @@ __all__ = ["IndexRules", "split_divisible", "const_poly"]
 
 def _reads_data(*polys) -> bool:
     """Whether any atom of the polys reads memory (data, not index arithmetic)."""
-    from .visit import walk
+    from ..ir.visit import walk
     found = []
 
     def visit(n):

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import dtype as dt
-from . import expr as E
-from . import tir as T
-from .arith import Bounder, norm_ranges
-from .arith_fold import (fold_binary, fold_call, fold_cast, fold_compare, fold_unary,
-                         int_range, wrap_int)
-from .arith_poly import INDEX_DTYPES, build, order_key, to_poly
-from .arith_rules import IndexRules
-from .expr import field_names
-from .visit import map_children, substitute
+from .. import dtype as dt
+from ..ir import expr as E
+from ..ir import tir as T
+from .interval import Bounder, norm_ranges
+from .fold import fold_binary, fold_call, fold_cast, fold_compare, fold_unary, int_range, wrap_int
+from .poly import INDEX_DTYPES, build, order_key, to_poly
+from .rules import IndexRules
+from ..ir.expr import field_names
+from ..ir.visit import map_children, substitute
 
 _EXACT = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
           "min": min, "max": max}

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .. import expr as E
-from .. import tir as T
-from ..printer import expr_str
-from ..simplify import simplify_expr
-from ..visit import map_children
+from ..ir import expr as E
+from ..ir import tir as T
+from ..ir.printer import expr_str
+from ..arith.simplify import simplify_expr
+from ..ir.visit import map_children
 
 
 def insert_bounds_checks(func: T.PrimFunc) -> T.PrimFunc:

@@ -32,11 +32,16 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from . import expr as E
-from . import tir as T
-from .dtype import SCALARS
+from ..abi import META_SYMBOL
+from ..backend import get_backend
+from ..dtype import SCALARS
+from ..ir import expr as E
+from ..ir import tir as T
+from ..ir.visit import walk
+from ..passes.bounds_check import assert_messages
+from ..target import Target
+from ..version import __version__
 
-OUT_OF_MEMORY = -1         # a kernel's return code: a heap temporary could not be allocated
 META_FORMAT = "opcomp-kernel"
 META_VERSION = 1
 C_TYPES = {"float32": "float", "float64": "double", "int8": "int8_t", "int16": "int16_t",
@@ -67,14 +72,28 @@ def _dim_json(e):
 
 def metadata(mod) -> dict:
     """The JSON-able signature of a module: enough to rebuild its argument checks."""
-    import opcomp
     sig = mod.signature
-    return {"format": META_FORMAT, "version": META_VERSION, "opcomp": opcomp.__version__,
-            "name": mod.name, "target": str(mod.target),
-            "params": [{"name": p.name, "dtype": p.dtype, "output": p.is_output,
-                        "shape": [_dim_json(d) for d in p.shape]} for p in sig.params],
-            "size_vars": [{"name": v.name, "dtype": v.dtype} for v in sig.size_vars],
-            "asserts": list(mod._asserts), "tir": mod.source("tir")}
+    return _meta(mod.name, mod.target, [(p.name, p.dtype, p.is_output, p.shape)
+                                        for p in sig.params],
+                 sig.size_vars, list(mod._asserts), mod.source("tir"))
+
+
+def metadata_of(func: T.PrimFunc, target) -> dict:
+    """The JSON-able signature of a lowered function (outputs: the buffers it stores to)."""
+    stored = set()
+    walk(func.body, lambda n: stored.add(n.buffer) if isinstance(n, T.Store) else None)
+    return _meta(func.name, target, [(b.name, b.dtype, b in stored, b.shape)
+                                     for b in func.params],
+                 func.size_vars, assert_messages(func), str(func))
+
+
+def _meta(name, target, params, size_vars, asserts, tir) -> dict:
+    return {"format": META_FORMAT, "version": META_VERSION, "opcomp": __version__,
+            "name": name, "target": str(target),
+            "params": [{"name": n, "dtype": d, "output": out, "shape": [_dim_json(x) for x in shape]}
+                       for n, d, out, shape in params],
+            "size_vars": [{"name": v.name, "dtype": v.dtype} for v in size_vars],
+            "asserts": list(asserts), "tir": tir}
 
 
 def _bad(msg: str):
@@ -198,21 +217,14 @@ def _c_compiler() -> str:
 
 
 def _objects(mod) -> list:
-    """(file name, bytes) of the object files to link: the kernel, the thread pool if used."""
-    obj = getattr(mod.artifact, "object", None)
-    if not obj:
+    """(file name, bytes) of the object files to link: the kernel, its runtime if used."""
+    backend = get_backend(mod.target.kind)
+    objects = getattr(backend, "objects", None)
+    out = objects(mod.artifact.kernel, mod.target) if objects else []
+    if not out:
         raise ExportError(f"module {mod.name} has no object code to export "
-                          f"(artifact {type(mod.artifact).__name__})")
-    out = [(f"{mod.name}.o", bytes(obj))]
-    if b"opcomp_parallel_for" in obj:
-        out.append(("opcomp_threadpool.o", _threadpool_object(mod.target)))
+                          f"(target {mod.target.kind})")
     return out
-
-
-def _threadpool_object(target) -> bytes:
-    from codegen import llvm as backend
-    from codegen import threadpool
-    return bytes(threadpool.runtime_object(backend.target_machine(target)))
 
 
 def _link(cc: str, out: Path, inputs: list) -> None:
@@ -242,7 +254,7 @@ def export_library(mod, path) -> str:
         # Export only the kernel and its metadata: the thread pool stays private, so
         # two opcomp libraries in one program never interpose each other's pool.
         (Path(tmp) / "exports.map").write_text(
-            f"{{ global: {mod.name}; opcomp_meta_{mod.name}; local: *; }};\n")
+            f"{{ global: {mod.name}; {META_SYMBOL.format(name=mod.name)}; local: *; }};\n")
         inputs.append(f"-Wl,--version-script={Path(tmp) / 'exports.map'}")
         staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
@@ -299,16 +311,13 @@ def load_module(path, name: str = None):
     Note: the dynamic loader caches libraries by path, so re-exporting over a
     path already loaded in this process still gives the first library.
     """
-    from .runtime import Module
-    from .target import parse_target
+    from .module import Module
     path = Path(path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"load_module: no such library: {path}")
     lib = ctypes.CDLL(str(path))
     meta = _read_meta(lib, path, name)
-    func = func_from_metadata(meta, str(path))
-    kernel = LibraryKernel(lib, func.name, len(func.params), len(func.size_vars))
-    outputs = {p["name"] for p in meta["params"] if p["output"]}
-    return Module(func, kernel, None, parse_target(meta.get("target", "llvm")), outputs=outputs,
-                  assert_msgs=meta.get("asserts", []), sources={"tir": meta.get("tir", "")},
-                  library=str(path))
+    _check_meta(meta)
+    kernel = LibraryKernel(lib, meta["name"], len(meta["params"]), len(meta["size_vars"]))
+    return Module.from_metadata(meta, kernel, None, Target(meta.get("target", "llvm")),
+                                library=str(path))

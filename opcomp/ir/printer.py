@@ -81,6 +81,16 @@ def expr_str(e, parent_prec: int = 0) -> str:
     return f"<{type(e).__name__}>"
 
 
+def _loop_end(lo: E.Expr, extent: E.Expr) -> E.Expr:
+    """lo + extent, folded when both are constants (the printer does not simplify:
+    the IR prints as it is)."""
+    if isinstance(lo, E.Const) and isinstance(extent, E.Const):
+        return E.const(lo.value + extent.value, lo.dtype)
+    if isinstance(extent, E.Binary) and extent.op == "sub" and extent.b == lo:
+        return extent.a                  # range(lo, hi) stored as extent hi - lo
+    return lo + extent
+
+
 def _loop_header(s: T.For) -> str:
     kind = f"{s.kind} " if s.kind != "serial" else ""
     if s.kind == "thread":
@@ -88,8 +98,7 @@ def _loop_header(s: T.For) -> str:
     if E.is_const(s.min, 0):
         rng = f"range({expr_str(s.extent)})"
     else:
-        from .simplify import simplify_expr
-        rng = f"range({expr_str(s.min)}, {expr_str(simplify_expr(s.min + s.extent))})"
+        rng = f"range({expr_str(s.min)}, {expr_str(_loop_end(s.min, s.extent))})"
     return f"{kind}for {_var_name(s.var)} in {rng}:"
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import expr as E
-from . import te
+from ..ir import expr as E
+from .. import te
 
 THREAD_TAGS = tuple(f"{k}.{a}" for k in ("blockIdx", "threadIdx") for a in "xyz")
 STORAGE_SCOPES = ("global", "shared", "local")

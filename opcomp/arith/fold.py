@@ -19,7 +19,7 @@ import operator
 
 import numpy as np
 
-from . import dtype as dt
+from .. import dtype as dt
 
 
 def int_range(dtype: str) -> tuple:

@@ -14,14 +14,14 @@ timing in runtime_bench.
 """
 from __future__ import annotations
 
-from . import tir as T
-from .runtime_args import ArgumentError, ParamSpec, Signature
-from .runtime_bench import BenchmarkResult, benchmark
-from .runtime_export import OUT_OF_MEMORY, export_library, load_module
-from .visit import walk
+from ..abi import OUT_OF_MEMORY
+from ..ir import tir as T
+from ..ir.visit import walk
+from ..passes.bounds_check import assert_messages
+from .args import ParamSpec, Signature
+from .export import export_library, func_from_metadata
 
-__all__ = ["ArgumentError", "Module", "benchmark", "BenchmarkResult", "load_module",
-           "written_buffers"]
+__all__ = ["Module", "written_buffers"]
 
 
 def written_buffers(func: T.PrimFunc) -> set:
@@ -31,29 +31,28 @@ def written_buffers(func: T.PrimFunc) -> set:
     return {b for b in func.params if b in out}
 
 
-def assert_messages(func: T.PrimFunc) -> list:
-    """Assert messages in pre-order: kernel return code k is entry k-1 (codegen's numbering)."""
-    try:
-        from .passes.bounds import assert_messages as messages
-    except ImportError:            # an older tree without the bounds pass: codes only
-        return []
-    return messages(func)
-
-
 def signature_of(func: T.PrimFunc, target="llvm", outputs=None) -> Signature:
     """The call signature of a lowered function (outputs default to the stored-to params)."""
     outs = written_buffers(func) if outputs is None else outputs
     params = [ParamSpec(b.name, b.dtype, tuple(b.shape), b in outs or b.name in outs)
               for b in func.params]
-    return Signature(func.name, params, func.size_vars, str(target))
+    return Signature(func.name, params, func.size_vars, target.kind)
+
+
+def _has_source(kernel, attr: str) -> bool:
+    # A property (LLVM assembly) is made on request: look it up, don't run it.
+    if isinstance(getattr(type(kernel), attr, None), property):
+        return True
+    return getattr(kernel, attr, None) is not None
 
 
 class Module:
     """A compiled kernel, callable on arrays (outputs are written in place).
 
-    Attributes: func (the lowered PrimFunc), name, target, artifact (the
-    backend's compiled artifact; None for a module loaded from a library),
-    kernel (the loaded machine code, kept alive with the module), signature.
+    Attributes: func (the lowered PrimFunc; for a module made from metadata,
+    its signature with an empty body), name, target, artifact (the
+    opcomp.build.Artifact; None for a module loaded from a library), kernel
+    (the loaded machine code, kept alive with the module), signature.
     """
 
     def __init__(self, func: T.PrimFunc, kernel, artifact, target, *, outputs=None,
@@ -69,6 +68,16 @@ class Module:
         self._fast = self.signature.fast
         self._asserts = assert_messages(func) if assert_msgs is None else list(assert_msgs)
         self._sources = sources
+
+    @classmethod
+    def from_metadata(cls, meta: dict, kernel, artifact, target, library=None) -> "Module":
+        """A Module from an exported signature (runtime/export.py's JSON) and loaded code."""
+        origin = library or "an artifact"
+        func = func_from_metadata(meta, origin)
+        outputs = {p["name"] for p in meta["params"] if p["output"]}
+        return cls(func, kernel, artifact, target, outputs=outputs,
+                   assert_msgs=meta.get("asserts", []), sources={"tir": meta.get("tir", "")},
+                   library=library)
 
     def __call__(self, *args) -> None:
         """Run the kernel on these arrays; outputs are written in place; returns None."""
@@ -104,18 +113,20 @@ class Module:
         if fmt not in available:
             hint = " (CUDA sources come from a cuda target)" if fmt in ("cuda", "ptx") else ""
             where = f" loaded from {self.library}" if self.library else ""
-            raise ValueError(f"module {self.name}{where} (target {self.target}) has no "
+            raise ValueError(f"module {self.name}{where} (target {self.target.brief}) has no "
                              f"{fmt!r} source{hint}; available: {', '.join(available)}")
         return available[fmt]()
 
     def _available_sources(self) -> dict:
-        if self._sources is not None:
-            return {k: (lambda v=v: v) for k, v in self._sources.items()}
         out = {}
-        for fmt, attr in (("llvm", "ir"), ("asm", "asm")):
-            if getattr(self.artifact, attr, None) is not None:
-                out[fmt] = lambda a=attr: getattr(self.artifact, a)
-        out["tir"] = lambda: str(self.func)
+        kernel = getattr(self.artifact, "kernel", None)
+        for fmt, attr in (("llvm", "ir"), ("asm", "asm"), ("cuda", "cuda"), ("ptx", "ptx")):
+            if _has_source(kernel, attr):
+                out[fmt] = lambda a=attr: getattr(kernel, a)
+        if self._sources is not None:
+            out.update({k: (lambda v=v: v) for k, v in self._sources.items()})
+        else:
+            out["tir"] = lambda: str(self.func)
         return out
 
     def export_library(self, path) -> str:
@@ -127,4 +138,4 @@ class Module:
 
     def __repr__(self):
         params = ", ".join(f"{p.name}: {p.dtype}{p.shape_str()}" for p in self.signature.params)
-        return f"<opcomp.Module {self.name}({params}) target={self.target}>"
+        return f"<opcomp.Module {self.name}({params}) target={self.target.brief}>"

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 
-from . import dtype as dt
-from . import expr as E
-from .arith_fold import int_range
-from .arith_poly import INDEX_DTYPES, Poly, to_poly
+from .. import dtype as dt
+from ..ir import expr as E
+from .fold import int_range
+from .poly import INDEX_DTYPES, Poly, to_poly
 
 INF = math.inf
 Ranges = dict
@@ -347,7 +347,7 @@ def symbolic_bound(e, ranges: Ranges, keep=frozenset()) -> tuple:
     bounds if those are finite, else the dtype's own limits.  A float
     expression raises TypeError.
     """
-    from .arith_symbolic import Relaxer
+    from .symbolic import Relaxer
     e = E.as_expr(e)
     if not dt.is_int(e.dtype) and not dt.is_bool(e.dtype):
         raise TypeError(f"symbolic_bound needs an integer expression, got {e.dtype}: {e}")
@@ -362,7 +362,7 @@ def prove(cond, ranges: Ranges | None = None) -> bool:
     prove(i < n, {i: (0, n)})                            -> True
     False means "not proven", not "false".
     """
-    from .arith_symbolic import prove_simplified
+    from .symbolic import prove_simplified
     from .simplify import Simplifier
     rng = norm_ranges(ranges)
     c = Simplifier(rng).expr(E.as_expr(cond))

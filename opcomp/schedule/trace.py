@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from .schedule import ScheduleError
+from .stage import ScheduleError
 
 PRIMITIVES = ("split", "fuse", "reorder", "vectorize", "unroll", "parallel", "bind",
               "compute_at", "compute_inline", "compute_root", "cache_read", "cache_write")
@@ -106,7 +106,7 @@ def _is_kind(value, kind: str) -> bool:
 
 def _replica(sch):
     """A fresh schedule of sch's computation with sch's own trace replayed onto it."""
-    from .schedule import create_schedule
+    from .stage import create_schedule
     scratch = create_schedule(sch.outputs)
     for rec in sch.trace.records:
         _replay(scratch, rec)
@@ -127,7 +127,7 @@ def _axis(stage, name):
 
 
 def _replay(sch, rec) -> None:
-    from .schedule import thread_axis
+    from .stage import thread_axis
     prim, args = rec["primitive"], rec["args"]
     st = sch.stage_by_name(rec["stage"])
     if prim == "split":

@@ -7,10 +7,10 @@ cache_read(A, "shared", [C]):            cache_write(C, "local"):
 """
 from __future__ import annotations
 
-from . import expr as E
-from . import te
-from .schedule import STORAGE_SCOPES, Schedule, ScheduleError, Stage
-from .visit import rewrite, substitute
+from ..ir import expr as E
+from .. import te
+from .stage import STORAGE_SCOPES, Schedule, ScheduleError, Stage
+from ..ir.visit import rewrite, substitute
 
 
 def _check_scope(primitive: str, stage, scope) -> None:

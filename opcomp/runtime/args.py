@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import expr as E
-from .dtype import SCALARS
+from ..ir import expr as E
+from ..dtype import SCALARS
 
 _INT_RANGE = {"int8": 2**7 - 1, "int16": 2**15 - 1, "int32": 2**31 - 1,
               "int64": 2**63 - 1, "uint8": 2**8 - 1}
@@ -69,7 +69,7 @@ def _py_expr(e, names: dict) -> str:
 
 
 def _free_vars(e, size_vars) -> list:
-    from .visit import walk
+    from ..ir.visit import walk
     out = []
     walk(e, lambda n: out.append(n) if isinstance(n, E.Var) and n in size_vars
          and n not in out else None)

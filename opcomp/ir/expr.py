@@ -27,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import dtype as dt
+from .. import dtype as dt
 
 
 class Node:
