@@ -18,6 +18,7 @@ from .schedule import (Schedule, ScheduleError, Stage, Trace, create_schedule,  
 from .target import Target, TargetError, parse_target  # noqa: F401
 from .lower import lower  # noqa: F401
 from .runtime import ArgumentError, Module, benchmark, load_module  # noqa: F401
-from .build import build, register_backend, runtime_threads  # noqa: F401
-
-__version__ = "0.1.0"
+from .build import Artifact, build, compile, runtime_threads  # noqa: F401,A004
+from .backend import get_backend, register_backend  # noqa: F401
+from .workload import workload_key  # noqa: F401
+from .version import __version__  # noqa: F401
