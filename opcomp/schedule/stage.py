@@ -18,6 +18,7 @@ import numpy as np
 
 from ..ir import expr as E
 from .. import te
+from ..workload import workload_key
 
 THREAD_TAGS = tuple(f"{k}.{a}" for k in ("blockIdx", "threadIdx") for a in "xyz")
 STORAGE_SCOPES = ("global", "shared", "local")
@@ -350,7 +351,7 @@ class Schedule:
             if not isinstance(t, te.Tensor):
                 raise ScheduleError(f"create_schedule: outputs must be tensors, got {t!r}")
         self.outputs = outs
-        self.trace = Trace()
+        self.trace = Trace(workload=workload_key(outs))
         self.stages: list = []
         self.stage_map: dict = {}
         for t in te.tensors_in_order(outs):

@@ -1,6 +1,12 @@
 """The record of schedule primitives: serializes to JSON and replays.
 
-    [{"primitive": "split", "stage": "C", "args": {"axis": "i", "factor": 32, ...}}, ...]
+    {"format": "opcomp-trace", "version": 1,
+     "workload": "<oc.workload_key of the computation>", "target": "<str(Target)>" or null,
+     "records": [{"primitive": "split", "stage": "C", "args": {"axis": "i", "factor": 32}},
+                 ...]}
+
+A bare list of records is also read (a trace with no header).  A trace whose
+workload key differs from the schedule's computation is refused by apply.
 
 Axes and stages are named, so a trace applies to a fresh schedule of the same
 computation.  Replay validates exactly like the original calls (it makes them),
@@ -17,11 +23,18 @@ PRIMITIVES = ("split", "fuse", "reorder", "vectorize", "unroll", "parallel", "bi
               "compute_at", "compute_inline", "compute_root", "cache_read", "cache_write")
 
 
-class Trace:
-    """An append-only list of primitive records."""
+FORMAT, VERSION = "opcomp-trace", 1
+_HEADER_KEYS = {"format", "version", "workload", "target", "records"}
 
-    def __init__(self, records=None):
+
+class Trace:
+    """An append-only list of primitive records, with the workload key of the
+    computation they schedule and, once known, the canonical target."""
+
+    def __init__(self, records=None, workload=None, target=None):
         self.records = list(records or [])
+        self.workload = workload
+        self.target = None if target is None else str(target)
 
     def record(self, primitive: str, stage: str, args: dict) -> None:
         self.records.append({"primitive": primitive, "stage": stage, "args": dict(args)})
@@ -29,28 +42,37 @@ class Trace:
     def __len__(self):
         return len(self.records)
 
-    def to_json(self) -> str:
-        return json.dumps(self.records)
+    def to_json(self, target=None) -> str:
+        """The trace with its header; target (a Target or its string) overrides self.target."""
+        target = self.target if target is None else str(target)
+        return json.dumps({"format": FORMAT, "version": VERSION, "workload": self.workload,
+                           "target": target, "records": self.records})
 
     @staticmethod
     def from_json(text: str) -> "Trace":
         """A trace from JSON text (untrusted: every record is checked, nothing runs)."""
         try:
-            records = json.loads(text)
+            data = json.loads(text)
         except (json.JSONDecodeError, TypeError, ValueError, RecursionError) as e:
             raise ScheduleError(f"trace: not valid JSON ({type(e).__name__}: {e})"[:300]) from None
+        header = _check_header(data) if isinstance(data, dict) and "format" in data else {}
+        records = data["records"] if header else data
         if not isinstance(records, list):
             raise ScheduleError("trace: malformed trace JSON (expected a list of "
                                 "{primitive, stage, args} records)")
         for number, rec in enumerate(records):
             check_record(rec, number)
-        return Trace(records)
+        return Trace(records, header.get("workload"), header.get("target"))
 
     def apply(self, sch) -> None:
         """Replay every record onto sch (a schedule of the same computation).
 
         All or nothing: the records are first replayed onto a scratch copy of sch,
         so a record that fails raises ScheduleError with sch unchanged."""
+        if self.workload is not None and sch.trace.workload not in (None, self.workload):
+            raise ScheduleError(f"trace: made for workload {self.workload[:16]}..., but the "
+                                f"schedule computes workload {sch.trace.workload[:16]}... "
+                                "(another computation or other shapes)")
         for number, rec in enumerate(self.records):
             check_record(rec, number)
         scratch = _replica(sch)
@@ -58,6 +80,20 @@ class Trace:
             _replay(scratch, rec)            # raises the primitive's own error
         for rec in self.records:
             _replay(sch, rec)
+
+
+def _check_header(data: dict) -> dict:
+    if data.get("format") != FORMAT or data.get("version") != VERSION:
+        raise ScheduleError(f"trace: format {str(data.get('format'))[:40]!r} version "
+                            f"{str(data.get('version'))[:10]}; this opcomp reads {FORMAT!r} "
+                            f"version {VERSION}")
+    if set(data) != _HEADER_KEYS:
+        raise ScheduleError(f"trace: the header must have exactly the keys "
+                            f"{', '.join(sorted(_HEADER_KEYS))}")
+    for key in ("workload", "target"):
+        if data[key] is not None and not isinstance(data[key], str):
+            raise ScheduleError(f"trace: header {key} must be a string or null")
+    return data
 
 
 REQUIRED_ARGS = {"split": ("axis",), "fuse": ("axes",), "reorder": ("axes",),

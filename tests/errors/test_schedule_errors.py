@@ -726,3 +726,37 @@ def test_trace_missing_argument():
     with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
             "trace: record 0 (split): missing argument 'axis'")):
         oc.Trace.from_json('[{"primitive": "split", "stage": "C", "args": {}}]').apply(s)
+
+
+def test_trace_header_of_another_format():
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: format 'tvm' version 1; this opcomp reads 'opcomp-trace' version 1")):
+        oc.Trace.from_json('{"format": "tvm", "version": 1, "records": []}')
+
+
+def test_trace_header_with_unknown_keys():
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: the header must have exactly the keys format, records, target, version, "
+            "workload")):
+        oc.Trace.from_json('{"format": "opcomp-trace", "version": 1, "records": [], "x": 1}')
+
+
+def test_trace_header_workload_not_a_string():
+    with pytest.raises(oc.ScheduleError, match="trace: header workload must be a string or null"):
+        oc.Trace.from_json('{"format": "opcomp-trace", "version": 1, "workload": 3, '
+                           '"target": null, "records": []}')
+
+
+def test_trace_of_another_workload_is_refused():
+    A = oc.placeholder((8,), name="A")
+    B = oc.compute((8,), lambda i: A[i] + 1.0, name="B")
+    A2 = oc.placeholder((16,), name="A")
+    B2 = oc.compute((16,), lambda i: A2[i] + 1.0, name="B")
+    s = oc.create_schedule(B)
+    s[B].split(B.op.axis[0], factor=4)
+    s2 = oc.create_schedule(B2)
+    with pytest.raises(oc.ScheduleError, match=r"trace: made for workload \w+\.\.\., but the "
+                       r"schedule computes workload \w+\.\.\. \(another computation or other "
+                       r"shapes\)"):
+        oc.Trace.from_json(s.trace.to_json()).apply(s2)
+    assert len(s2.trace) == 0

@@ -51,7 +51,7 @@ def round_trip(args, schedule_it, target=None):
     # Lower with the inputs and the output: intermediates are not arguments.
     io = [t for t in args if isinstance(t.op, oc.te.PlaceholderOp)] + [out]
     assert str(oc.lower(s2, io, target=target)) == str(oc.lower(s, io, target=target))
-    return s, json.loads(text)
+    return s, json.loads(text)["records"]
 
 
 def test_round_trip_split_factor():
@@ -226,7 +226,7 @@ def _mutate(rng, records):
 def test_mutated_traces_apply_fully_or_raise_schedule_error_and_change_nothing():
     rng = np.random.default_rng(11)
     (A, B, C), good = _rich_schedule()
-    records = json.loads(good.trace.to_json())
+    records = json.loads(good.trace.to_json())["records"]
     outcomes = {"applied": 0, "refused": 0}
     for _ in range(300):
         text = json.dumps(_mutate(rng, records))
@@ -241,3 +241,17 @@ def test_mutated_traces_apply_fully_or_raise_schedule_error_and_change_nothing()
         outcomes["applied"] += 1
         oc.lower(s, [A, B, C])                        # what applies must also lower
     assert outcomes["refused"] > 100 and outcomes["applied"] > 10, outcomes
+
+
+def test_trace_json_carries_the_workload_and_target_header():
+    A = oc.placeholder((64,), name="A")
+    B = oc.compute((64,), lambda i: A[i] * 2.0, name="B")
+    s = oc.create_schedule(B)
+    s[B].split(B.op.axis[0], factor=8)
+    target = oc.Target("llvm -mcpu=znver3")
+    data = json.loads(s.trace.to_json(target=target))
+    assert data["format"] == "opcomp-trace" and data["version"] == 1
+    assert data["workload"] == oc.workload_key([B]) and data["target"] == str(target)
+    back = oc.Trace.from_json(json.dumps(data))
+    assert back.workload == data["workload"] and back.target == str(target)
+    assert back.records == s.trace.records
