@@ -92,9 +92,9 @@ def _attrs(cpu: str, features: frozenset, mattr: str, caches) -> dict:
 
 def vector_registers_of(features) -> tuple:
     """(bits, count) of the vector registers kernels use on a CPU with these features."""
-    if "avx512f" in features:
+    if "avx512f" in features:      # every other AVX-512 feature implies avx512f in LLVM
         return 512, 32
-    if "avx" in features:
+    if features & {"avx", "avx2", "fma", "f16c"}:     # each implies avx
         return 256, 16
     return 128, 16
 
