@@ -8,8 +8,9 @@ A `Signature` turns the user's arrays into those raw values, or raises
 Speed matters (a call on small arrays should cost a few microseconds), so the
 signature generates, once, a straight-line Python function that accepts only
 the common case (NumPy arrays of the right dtype, rank, shape, layout) and
-returns None on anything else.  Only then does the slow path run: it converts
-DLPack objects, diagnoses the problem precisely, and raises.  Both paths check
+returns None on anything else.  Only then does the slow path run: it reads
+DLPack tensors directly (dlpack.py: pointer, shape, strides, dtype, device; no
+NumPy round trip), diagnoses a problem precisely, and raises.  Both paths check
 everything before the kernel runs, so a rejected call writes nothing.
 """
 from __future__ import annotations
@@ -18,17 +19,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import expr as E
 from ..dtype import SCALARS
+from ..ir import expr as E
+from .dlpack import KDL_CPU, DLView, device_of
 
 _INT_RANGE = {"int8": 2**7 - 1, "int16": 2**15 - 1, "int32": 2**31 - 1,
               "int64": 2**63 - 1, "uint8": 2**8 - 1}
 _PY_BINARY = {"add": "({} + {})", "sub": "({} - {})", "mul": "({} * {})",
               "floordiv": "({} // {})", "floormod": "({} % {})",
               "min": "min({}, {})", "max": "max({}, {})"}
-_KDL_CPU = 1
-_DLPACK_DEVICES = {1: "cpu", 2: "cuda", 3: "cuda_host", 4: "opencl", 7: "vulkan",
-                   8: "metal", 9: "vpi", 10: "rocm", 13: "cuda_managed", 14: "oneapi"}
 
 
 _FAST_CACHE: dict = {}      # (check source, dtypes) -> compiled check; signatures repeat
@@ -128,10 +127,6 @@ def _bindings(params, size_vars) -> list:
     return out
 
 
-def _is_torch(x) -> bool:
-    return type(x).__module__.startswith("torch") and hasattr(x, "numpy")
-
-
 def _canonical(p: ParamSpec, a):
     """A plain ndarray with the canonical dtype object (the fast check tests identity)."""
     if type(a) is not np.ndarray:
@@ -164,7 +159,8 @@ class Signature:
         lines = ["def fast(*args):", f"    if len(args) != {n}: return None"]
         if n:
             lines.append(f"    {', '.join(a)}{',' if n == 1 else ''} = args")
-            lines.append("    if " + " or ".join(f"type({x}) is not ndarray" for x in a) + ": return None")
+            lines.append("    if " + " or ".join(f"(type({x}) is not ndarray and type({x}) is not DLView)"
+                                                for x in a) + ": return None")
             lines.append("    if " + " or ".join(f"{x}.dtype is not D{i}" for i, x in enumerate(a)) + ": return None")
             lines += [f"    {s[i]} = {a[i]}.shape" for i in range(n)]
             lines.append("    if " + " or ".join(f"len({s[i]}) != {len(p.shape)}"
@@ -212,7 +208,7 @@ class Signature:
         dtypes = tuple(p.np_dtype for p in self.params)
         key = (self.fast_source, dtypes)
         if key not in _FAST_CACHE:       # rebuilding a module (cache hits) skips compile()
-            env = {"ndarray": np.ndarray, "min": min, "max": max}
+            env = {"ndarray": np.ndarray, "DLView": DLView, "min": min, "max": max}
             env.update({f"D{i}": d for i, d in enumerate(dtypes)})
             exec(compile(self.fast_source, "<opcomp argument check>", "exec"), env)  # noqa: S102
             _FAST_CACHE[key] = env["fast"]
@@ -226,53 +222,43 @@ class Signature:
             return raw, args
         arrays = self.as_arrays(args)
         raw = self.fast(*arrays)
-        if raw is None:
-            self.diagnose(arrays)
-            raise AssertionError(f"{self.name}: arguments rejected by the fast check but no "
-                                 f"problem found; please report (fast check:\n{self.fast_source})")
-        return raw, arrays
+        if raw is not None:
+            return raw, arrays
+        self.diagnose(arrays)
+        raise AssertionError(f"{self.name}: arguments rejected by the fast check but no "
+                             f"problem found; please report (fast check:\n{self.fast_source})")
 
     def as_arrays(self, args) -> list:
-        """Each argument as a NumPy array sharing its memory (DLPack for tensors)."""
+        """Each argument as a NumPy array or a DLView of a DLPack tensor, sharing its memory."""
         n = len(self.params)
         if len(args) != n:
             names = ", ".join(p.name for p in self.params)
             raise ArgumentError(f"{self.name} expects {n} arguments ({names}), got {len(args)}: "
                                 "pass one array per parameter, outputs included")
-        return [_canonical(p, a) if isinstance(a, np.ndarray) else
-                _canonical(p, self._from_dlpack(p, a)) for p, a in zip(self.params, args)]
+        return [_canonical(p, a) if isinstance(a, np.ndarray) else self._from_dlpack(p, a)
+                for p, a in zip(self.params, args)]
 
     def _from_dlpack(self, p: ParamSpec, x):
-        if _is_torch(x):
-            # Tensor.numpy() shares memory and is ~3x cheaper than DLPack; it refuses
-            # GPU, meta and grad-requiring tensors, which DLPack below then diagnoses.
-            try:
-                return x.numpy()
-            except (RuntimeError, TypeError, ValueError):
-                pass
         if not hasattr(x, "__dlpack__"):
             raise ArgumentError(f"{self.name}: argument {p.name} must be a NumPy array or an "
                                 f"object with __dlpack__ (a tensor), got {type(x).__name__}")
         self._check_device(p, x)
         try:
-            return np.from_dlpack(x)
+            return DLView.of(x)
         except (BufferError, TypeError, ValueError, RuntimeError) as exc:
             raise ArgumentError(f"{self.name}: argument {p.name} ({type(x).__name__}) cannot be "
                                 f"shared zero-copy through DLPack: {exc}") from exc
 
     def _check_device(self, p: ParamSpec, x) -> None:
-        try:
-            dev = x.__dlpack_device__()
-            kind, where = int(dev[0]), f"{_DLPACK_DEVICES.get(int(dev[0]), dev[0])}:{dev[1]}"
-        except Exception:     # e.g. torch's meta tensors have no DLPack device at all
-            kind, where = None, str(getattr(x, "device", "an unknown device"))
-        if kind != _KDL_CPU:
+        kind, where = device_of(x)
+        if kind != KDL_CPU:
             raise ArgumentError(f"{self.name}: argument {p.name} lives on {where}, but this module "
                                 f"runs on the CPU (target {self.target}); move the tensor to the "
                                 "CPU first (e.g. tensor.cpu())")
 
-    def diagnose(self, arrays) -> None:
-        """Raise the ArgumentError that explains why the fast check rejected these arrays."""
+    def diagnose(self, arrays) -> dict:
+        """Raise the ArgumentError that explains what is wrong with these arrays; when
+        nothing is, the size variables' values (var -> (value, where it came from))."""
         for p, a in zip(self.params, arrays):
             self._check_dtype_rank(p, a)
         values = self._bind(arrays)
@@ -281,6 +267,7 @@ class Signature:
         for p, a in zip(self.params, arrays):
             self._check_layout(p, a)
         self._check_overlap(arrays)
+        return values
 
     def _check_dtype_rank(self, p: ParamSpec, a) -> None:
         if a.dtype != p.np_dtype or not a.dtype.isnative:

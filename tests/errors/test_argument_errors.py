@@ -250,3 +250,23 @@ def test_output_overlapping_an_input(copy_n, rng):
     rejects(copy_n, (a, a), a, r"output C overlaps argument A")
     copy_n(base[:N], base[N:])              # adjacent, not overlapping: fine
     np.testing.assert_array_equal(base[N:], base[:N])
+
+
+def test_dlpack_dtype_without_an_opcomp_equivalent(copy_n, arrays):
+    torch = pytest.importorskip("torch")
+    _, c = arrays
+    rejects(copy_n, (torch.zeros(N, dtype=torch.bfloat16), c), c,
+            r"argument A \(Tensor\) cannot be shared zero-copy through DLPack: DLPack dtype "
+            r"\(code 4, 16 bits, 1 lanes\) has no opcomp equivalent")
+
+
+def test_transposed_torch_tensor_is_not_contiguous():
+    torch = pytest.importorskip("torch")
+    A = oc.placeholder((4, 6), name="A")
+    C = oc.compute((4, 6), lambda i, j: A[i, j] * 2.0, name="C")
+    mod = oc.build(oc.create_schedule(C), [A, C])
+    c = torch.zeros(4, 6)
+    with pytest.raises(oc.ArgumentError, match=r"argument A is not C-contiguous \(shape "
+                       r"\(4, 6\), strides \(4, 16\)\)"):
+        mod(torch.randn(6, 4).t(), c)
+    assert not c.any()

@@ -238,3 +238,29 @@ def test_a_temporary_too_big_to_allocate_is_a_memory_error_not_a_crash(rng):
     c = np.zeros(5, np.float32)
     mod(a, c)
     np.testing.assert_allclose(c, a.astype(np.float64) * a.sum(), rtol=1e-5, atol=1e-6)
+
+
+def test_dlpack_tensors_are_read_by_pointer_without_numpy(rng):
+    torch = pytest.importorskip("torch")
+    from opcomp.runtime.dlpack import DLView
+    mod = oc.build(elementwise(), target="llvm")
+    base = torch.randn(600)
+    a, b, c = base[1:514], torch.randn(513), torch.zeros(513)      # a has a storage offset
+    views = mod.signature.as_arrays([a, b, c])
+    assert all(type(v) is DLView for v in views)
+    assert views[0].ctypes.data == a.data_ptr() and views[2].ctypes.data == c.data_ptr()
+    assert views[0].shape == (513,) and views[0].flags.c_contiguous
+    mod(a, b, c)
+    assert torch.equal(c, a + b)
+
+
+def test_dlpack_view_reads_strides_and_dtype():
+    torch = pytest.importorskip("torch")
+    from opcomp.runtime.dlpack import DLView
+    x = torch.zeros(4, 6, dtype=torch.float64)
+    v = DLView.of(x.t())
+    assert v.shape == (6, 4) and v.strides == (8, 48) and not v.flags.c_contiguous
+    assert v.dtype == np.float64 and v.device == (1, 0) and v.nbytes == 192
+    assert DLView.of(x[:, :1]).flags.c_contiguous is False
+    assert DLView.of(x[:1, :]).flags.c_contiguous is True
+    assert DLView.of(torch.zeros(3, dtype=torch.bool)).dtype == np.bool_
