@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from . import expr as E
 from . import tir as T
+from .visit import Functor
 
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floordiv": "//",
           "floormod": "%", "and": "&&", "or": "||", "xor": "^",
@@ -46,39 +47,63 @@ def _indices(idx) -> str:
     return ", ".join(expr_str(i) for i in idx)
 
 
-def expr_str(e, parent_prec: int = 0) -> str:
-    """One expression as text, parenthesized only where needed."""
-    if isinstance(e, E.Const):
+class ExprPrinter(Functor):
+    """One expression as text; visit(e, parent_prec) parenthesizes only where needed."""
+
+    def visit_Const(self, e, prec):
         return _const_str(e)
-    if isinstance(e, E.Var):
+
+    def visit_Var(self, e, prec):
         return _var_name(e)
-    if isinstance(e, (E.Binary, E.Compare)) and e.op in _INFIX:
+
+    def visit_Binary(self, e, prec):
+        if e.op not in _INFIX:
+            return f"{e.op}({expr_str(e.a)}, {expr_str(e.b)})"
         p = _PREC[e.op]
         s = f"{expr_str(e.a, p)} {_INFIX[e.op]} {expr_str(e.b, p + 1)}"
-        return f"({s})" if p < parent_prec else s
-    if isinstance(e, E.Binary):
-        return f"{e.op}({expr_str(e.a)}, {expr_str(e.b)})"
-    if isinstance(e, E.Unary):
+        return f"({s})" if p < prec else s
+
+    visit_Compare = visit_Binary
+
+    def visit_Unary(self, e, prec):
         return f"{'-' if e.op == 'neg' else '!'}{expr_str(e.a, 9)}"
-    if isinstance(e, E.Select):
+
+    def visit_Select(self, e, prec):
         return f"select({expr_str(e.cond)}, {expr_str(e.a)}, {expr_str(e.b)})"
-    if isinstance(e, E.Cast):
+
+    def visit_Cast(self, e, prec):
         return f"{e.dtype}({expr_str(e.value)})"
-    if isinstance(e, E.Call):
+
+    def visit_Call(self, e, prec):
         return f"{e.name}({', '.join(expr_str(a) for a in e.args)})"
-    if isinstance(e, E.TensorRead):
+
+    def visit_TensorRead(self, e, prec):
         return f"{e.tensor.name}[{_indices(e.indices)}]"
-    if isinstance(e, E.Load):
+
+    def visit_Load(self, e, prec):
         return f"{e.buffer.name}[{_indices(e.indices)}]"
-    if isinstance(e, E.Reduce):
+
+    def visit_Reduce(self, e, prec):
         axes = ", ".join(str(a) for a in e.axes)
         where = f", where={expr_str(e.condition)}" if e.condition is not None else ""
         return f"{e.combiner}({expr_str(e.source)}, axis=[{axes}]{where})"
-    if isinstance(e, E.Ramp):
+
+    def visit_Ramp(self, e, prec):
         return f"ramp({expr_str(e.base)}, {expr_str(e.stride)}, {e.lanes})"
-    if isinstance(e, E.Broadcast):
+
+    def visit_Broadcast(self, e, prec):
         return f"x{e.lanes}({expr_str(e.value)})"
-    return f"<{type(e).__name__}>"
+
+    def default(self, e, prec):
+        return f"<{type(e).__name__}>"
+
+
+_EXPR = ExprPrinter()
+
+
+def expr_str(e, parent_prec: int = 0) -> str:
+    """One expression as text, parenthesized only where needed."""
+    return _EXPR.visit(e, parent_prec)
 
 
 def _loop_end(lo: E.Expr, extent: E.Expr) -> E.Expr:
@@ -102,43 +127,56 @@ def _loop_header(s: T.For) -> str:
     return f"{kind}for {_var_name(s.var)} in {rng}:"
 
 
-def _stmt_lines(s, ind: str, out: list) -> None:
-    nxt = ind + "  "
-    if isinstance(s, T.For):
+class StmtPrinter(Functor):
+    """Statements as lines: visit(s, indent, out) appends to out."""
+
+    def visit_For(self, s, ind, out):
         out.append(ind + _loop_header(s))
-        _stmt_lines(s.body, nxt, out)
-    elif isinstance(s, T.Store):
+        self.visit(s.body, ind + "  ", out)
+
+    def visit_Store(self, s, ind, out):
         out.append(f"{ind}{s.buffer.name}[{_indices(s.indices)}] = {expr_str(s.value)}")
-    elif isinstance(s, T.Seq):
+
+    def visit_Seq(self, s, ind, out):
         for x in s.stmts:
-            _stmt_lines(x, ind, out)
-    elif isinstance(s, T.IfThenElse):
+            self.visit(x, ind, out)
+
+    def visit_IfThenElse(self, s, ind, out):
         out.append(f"{ind}if {expr_str(s.cond)}:")
-        _stmt_lines(s.then_case, nxt, out)
+        self.visit(s.then_case, ind + "  ", out)
         if s.else_case is not None:
             out.append(f"{ind}else:")
-            _stmt_lines(s.else_case, nxt, out)
-    elif isinstance(s, T.Allocate):
+            self.visit(s.else_case, ind + "  ", out)
+
+    def visit_Allocate(self, s, ind, out):
         b = s.buffer
         out.append(f"{ind}{b.name} = alloc {b.scope} {b.dtype}[{_indices(b.shape)}]")
-        _stmt_lines(s.body, ind, out)
-    elif isinstance(s, T.LetStmt):
+        self.visit(s.body, ind, out)
+
+    def visit_LetStmt(self, s, ind, out):
         out.append(f"{ind}{_var_name(s.var)} = {expr_str(s.value)}")
-        _stmt_lines(s.body, ind, out)
-    elif isinstance(s, T.Assert):
+        self.visit(s.body, ind, out)
+
+    def visit_Assert(self, s, ind, out):
         out.append(f"{ind}assert {expr_str(s.cond)}, {s.message!r}")
-        _stmt_lines(s.body, ind, out)
-    elif isinstance(s, T.Barrier):
+        self.visit(s.body, ind, out)
+
+    def visit_Barrier(self, s, ind, out):
         out.append(f"{ind}barrier()")
-    elif isinstance(s, T.Nop):
+
+    def visit_Nop(self, s, ind, out):
         out.append(f"{ind}pass")
-    else:
+
+    def default(self, s, ind, out):
         out.append(f"{ind}<{type(s).__name__}>")
+
+
+_STMT = StmtPrinter()
 
 
 def stmt_str(s, indent: int = 0) -> str:
     out: list = []
-    _stmt_lines(s, " " * indent, out)
+    _STMT.visit(s, " " * indent, out)
     return "\n".join(out)
 
 

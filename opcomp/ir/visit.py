@@ -1,9 +1,21 @@
-"""Generic traversal of the IR: rewrite bottom-up, or visit every node.
+"""Traversal of the IR: one base class with a method per node type, and shorthands.
 
-``rewrite(node, fn)`` rebuilds a node only where a child changed, then calls
-``fn`` on the (possibly rebuilt) node; ``fn`` returns a replacement or None to
-keep it.  Passes that need context (loop ranges, enclosing guards) write their
-own recursion and fall back on ``map_children`` for the cases they ignore.
+    class CountLoads(Visitor):              class DropAsserts(Mutator):
+        def __init__(self):                     def visit_Assert(self, s):
+            self.n = 0                              return self.visit(s.body)
+        def visit_Load(self, e):
+            self.n += 1                     body = DropAsserts().visit(func.body)
+            self.default(e)      # children
+
+``Functor.visit(node, *args)`` calls ``visit_<NodeClass>(node, *args)`` (found
+once per class), else ``default``.  A ``Visitor`` by default visits every
+child; a ``Mutator`` rebuilds a node from its visited children, keeping the
+node itself when no child changed.  Passes and printers subclass these and
+write only the cases they care about.
+
+Shorthands for one-line uses: ``rewrite(node, fn)`` rebuilds bottom-up, calling
+``fn`` on each (possibly rebuilt) node, which returns a replacement or None;
+``walk(node, fn)`` calls ``fn`` on every node, parents first.
 """
 from __future__ import annotations
 
@@ -34,6 +46,48 @@ def map_children(node, fn):
         if new is not old:
             changes[name] = new
     return replace(node, **changes) if changes else node
+
+
+class Functor:
+    """visit(node, *args) -> visit_<type(node).__name__>(node, *args), else default."""
+
+    def visit(self, node, *args):
+        table = type(self).__dict__.get("_table")
+        if table is None:
+            table = {}
+            type.__setattr__(type(self), "_table", table)
+        fn = table.get(type(node))
+        if fn is None:
+            fn = table[type(node)] = getattr(type(self), f"visit_{type(node).__name__}",
+                                             type(self).default)
+        return fn(self, node, *args)
+
+    def default(self, node, *args):
+        raise NotImplementedError(f"{type(self).__name__} has no case for "
+                                  f"{type(node).__name__}")
+
+
+class Visitor(Functor):
+    """Reads IR; by default visits each child node (IterVars and Buffers are leaves)."""
+
+    def default(self, node, *args):
+        for name in field_names(node):
+            _each_node(getattr(node, name), lambda c: self.visit(c, *args))
+
+
+class Mutator(Functor):
+    """Rewrites IR; by default rebuilds a node from its visited children."""
+
+    def default(self, node, *args):
+        return map_children(node, lambda c: self.visit(c, *args))
+
+
+def _each_node(v, fn) -> None:
+    if isinstance(v, Node) and not isinstance(v, _LEAVES):
+        fn(v)
+    elif isinstance(v, tuple):
+        for x in v:
+            _each_node(x, fn)
 
 
 def rewrite(node, fn):

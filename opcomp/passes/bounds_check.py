@@ -17,30 +17,34 @@ from ..ir import expr as E
 from ..ir import tir as T
 from ..ir.printer import expr_str
 from ..arith.simplify import simplify_expr
-from ..ir.visit import map_children
+from ..ir.visit import Mutator, Visitor, map_children
 
 
 def insert_bounds_checks(func: T.PrimFunc) -> T.PrimFunc:
     ranges = {v: (E.const(0, v.dtype), E.const(2**31 - 1, v.dtype)) for v in func.size_vars}
-    return replace(func, body=_stmt(func.body, ranges))
+    return replace(func, body=BoundsChecker().visit(func.body, ranges))
 
 
-def _stmt(s, ranges):
-    """Asserts for s; ranges holds the enclosing loops (accesses provably safe need none)."""
-    if isinstance(s, T.Store):
+class BoundsChecker(Mutator):
+    """Asserts before each statement's accesses; visit(s, ranges), where ranges holds
+    the enclosing loops (accesses provably safe need no assert)."""
+
+    def visit_Store(self, s, ranges):
         checks = _load_checks(s.value, None) + [(None, s.buffer, s.indices)]
         for i in s.indices:
             checks = _load_checks(i, None) + checks
         return _wrap(checks, s, ranges)
-    if isinstance(s, T.For):
-        inner = {**ranges, s.var: (s.min, s.extent)}
-        return replace(s, body=_stmt(s.body, inner))
-    if isinstance(s, T.IfThenElse):
-        new = map_children(s, lambda c: _stmt(c, ranges) if isinstance(c, T.Stmt) else c)
-        return _wrap(_load_checks(s.cond, None), new, ranges)
-    if isinstance(s, T.Stmt):
-        return map_children(s, lambda c: _stmt(c, ranges) if isinstance(c, T.Stmt) else c)
-    return s
+
+    def visit_For(self, s, ranges):
+        return replace(s, body=self.visit(s.body, {**ranges, s.var: (s.min, s.extent)}))
+
+    def visit_IfThenElse(self, s, ranges):
+        return _wrap(_load_checks(s.cond, None), self.default(s, ranges), ranges)
+
+    def default(self, node, ranges):
+        if not isinstance(node, T.Stmt):
+            return node                 # expressions: their loads are checked by the statement
+        return super().default(node, ranges)
 
 
 def _load_checks(e, path):
@@ -88,14 +92,21 @@ def _wrap(checks, stmt, ranges):
     return stmt
 
 
+class _AssertMessages(Visitor):
+    def __init__(self):
+        self.messages = []
+
+    def visit_Assert(self, s):
+        self.messages.append(s.message)
+        self.visit(s.body)
+
+    def default(self, node):
+        if isinstance(node, T.Stmt):       # asserts are statements: skip expressions
+            super().default(node)
+
+
 def assert_messages(func: T.PrimFunc) -> list:
     """Messages of the Assert statements in program (pre-order) order: code k+1 is entry k."""
-    out = []
-
-    def go(s):
-        if isinstance(s, T.Assert):
-            out.append(s.message)
-        if isinstance(s, T.Stmt):
-            map_children(s, lambda c: (go(c), c)[1] if isinstance(c, T.Stmt) else c)
-    go(func.body)
-    return out
+    collect = _AssertMessages()
+    collect.visit(func.body)
+    return collect.messages

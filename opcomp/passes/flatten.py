@@ -15,7 +15,7 @@ from ..ir import expr as E
 from ..ir import tir as T
 from ..arith.interval import const_bound
 from ..arith.simplify import simplify
-from ..ir.visit import map_children
+from ..ir.visit import Mutator
 
 INT32_LIMIT = 2**31 - 1
 
@@ -50,23 +50,22 @@ def _flat_buffer(buf: T.Buffer) -> T.Buffer:
 
 
 def flatten_storage(func: T.PrimFunc) -> T.PrimFunc:
-    allocs: dict = {}
+    """Every access gets one row-major index; allocations become 1-D (see above)."""
+    return replace(func, body=Flattener().visit(func.body))
 
-    def expr(e):
-        from ..ir.visit import rewrite
 
-        def fn(n):
-            if isinstance(n, E.Load):
-                return E.Load(allocs.get(n.buffer, n.buffer), (flat_index(n.buffer, n.indices),), n.dtype)
-            return None
-        return rewrite(e, fn)
+class Flattener(Mutator):
+    def __init__(self):
+        self.allocs: dict = {}          # allocated buffer -> its 1-D form
 
-    def stmt(s):
-        if isinstance(s, T.Allocate):
-            allocs[s.buffer] = _flat_buffer(s.buffer)
-            return T.Allocate(allocs[s.buffer], stmt(s.body))
-        if isinstance(s, T.Store):
-            idx = (flat_index(s.buffer, tuple(expr(i) for i in s.indices)),)
-            return T.Store(allocs.get(s.buffer, s.buffer), idx, expr(s.value))
-        return map_children(s, lambda c: stmt(c) if isinstance(c, T.Stmt) else expr(c))
-    return replace(func, body=stmt(func.body))
+    def visit_Allocate(self, s):
+        self.allocs[s.buffer] = _flat_buffer(s.buffer)
+        return T.Allocate(self.allocs[s.buffer], self.visit(s.body))
+
+    def visit_Store(self, s):
+        idx = (flat_index(s.buffer, tuple(self.visit(i) for i in s.indices)),)
+        return T.Store(self.allocs.get(s.buffer, s.buffer), idx, self.visit(s.value))
+
+    def visit_Load(self, e):
+        idx = (flat_index(e.buffer, tuple(self.visit(i) for i in e.indices)),)
+        return E.Load(self.allocs.get(e.buffer, e.buffer), idx, e.dtype)

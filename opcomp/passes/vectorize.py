@@ -18,7 +18,7 @@ from .. import dtype as dt
 from ..ir import expr as E
 from ..ir import tir as T
 from ..arith.simplify import simplify_expr
-from ..ir.visit import map_children
+from ..ir.visit import Functor, Mutator, map_children
 
 
 class _Scalarize(Exception):
@@ -26,28 +26,34 @@ class _Scalarize(Exception):
 
 
 def vectorize_loops(func: T.PrimFunc) -> T.PrimFunc:
-    return replace(func, body=_stmt(func.body))
+    """Each vectorized loop becomes vector statements (see above), innermost first."""
+    return replace(func, body=_VectorizedLoops().visit(func.body))
 
 
-def _stmt(s):
-    if isinstance(s, T.For) and s.kind == "vectorized":
-        body = _stmt(s.body)
+class _VectorizedLoops(Mutator):
+    def visit_For(self, s):
+        body = self.visit(s.body)
+        if s.kind != "vectorized":
+            return s if body is s.body else replace(s, body=body)
         if isinstance(s.extent, E.Const) and s.extent.value > 1:
             try:
                 return _Vectorizer(s.var, s.min, s.extent.value).stmt(body)
             except _Scalarize:
                 pass
         return T.For(s.var, s.min, s.extent, "serial", body, None)
-    if isinstance(s, T.Stmt):
-        return map_children(s, lambda c: _stmt(c) if isinstance(c, T.Stmt) else c)
-    return s
+
+    def default(self, node):
+        return super().default(node) if isinstance(node, T.Stmt) else node
 
 
 def _is_vec(e) -> bool:
     return dt.lanes(e.dtype) > 1
 
 
-class _Vectorizer:
+class _Vectorizer(Functor):
+    """Statements of a vectorized loop's body -> vector statements (visit); expressions
+    through expr().  Raises _Scalarize on what cannot be vectorized."""
+
     def __init__(self, var: E.Var, start: E.Expr, lanes: int):
         self.var, self.lanes = var, lanes
         self.ramp = E.Ramp(start, E.const(1, var.dtype), lanes, dt.with_lanes(var.dtype, lanes))
@@ -57,24 +63,34 @@ class _Vectorizer:
 
     # -- statements --------------------------------------------------------------
     def stmt(self, s):
-        if isinstance(s, T.Store):
-            idx, value = self.expr(s.indices[0]), self.expr(s.value)
-            if not _is_vec(idx):
-                raise _Scalarize()     # every lane would write one address
-            return T.Store(s.buffer, (idx,), self.bcast(value))
-        if isinstance(s, T.Seq):
-            return T.Seq(tuple(self.stmt(x) for x in s.stmts))
-        if isinstance(s, T.For):
-            if _is_vec(self.expr(s.min)) or _is_vec(self.expr(s.extent)):
-                raise _Scalarize()
-            return T.For(s.var, s.min, s.extent, "serial" if s.kind == "vectorized" else s.kind,
-                         self.stmt(s.body), s.thread)
-        if isinstance(s, T.IfThenElse) and not _is_vec(self.expr(s.cond)):
-            other = self.stmt(s.else_case) if s.else_case is not None else None
-            return T.IfThenElse(s.cond, self.stmt(s.then_case), other)
-        if isinstance(s, T.Nop):
-            return s
-        raise _Scalarize()
+        return self.visit(s)
+
+    def visit_Store(self, s):
+        idx, value = self.expr(s.indices[0]), self.expr(s.value)
+        if not _is_vec(idx):
+            raise _Scalarize()     # every lane would write one address
+        return T.Store(s.buffer, (idx,), self.bcast(value))
+
+    def visit_Seq(self, s):
+        return T.Seq(tuple(self.visit(x) for x in s.stmts))
+
+    def visit_For(self, s):
+        if _is_vec(self.expr(s.min)) or _is_vec(self.expr(s.extent)):
+            raise _Scalarize()
+        return T.For(s.var, s.min, s.extent, "serial" if s.kind == "vectorized" else s.kind,
+                     self.visit(s.body), s.thread)
+
+    def visit_IfThenElse(self, s):
+        if _is_vec(self.expr(s.cond)):
+            raise _Scalarize()     # a guard that differs between lanes
+        other = self.visit(s.else_case) if s.else_case is not None else None
+        return T.IfThenElse(s.cond, self.visit(s.then_case), other)
+
+    def visit_Nop(self, s):
+        return s
+
+    def default(self, s):
+        raise _Scalarize()         # allocations, lets, asserts: keep the loop serial
 
     # -- expressions -------------------------------------------------------------
     def expr(self, e):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from .. import dtype as dt
 from ..ir import expr as E
 from ..ir import tir as T
-from ..ir.visit import walk
+from ..ir.visit import Visitor
 
 
 class VerifyError(AssertionError):
@@ -19,70 +19,78 @@ class VerifyError(AssertionError):
 
 
 def verify(func: T.PrimFunc, flattened: bool = False, after: str = "") -> T.PrimFunc:
-    ctx = f" after {after}" if after else ""
-    defined = set(func.size_vars)
-    buffers = set(func.params)
-    _check_stmt(func.body, defined, buffers, flattened, ctx)
+    """Raise VerifyError if func breaks a rule above; return func unchanged."""
+    Verifier(flattened, f" after {after}" if after else "").check(func)
     return func
 
 
-def _fail(msg: str, ctx: str):
-    raise VerifyError(f"IR verification failed{ctx}: {msg}")
+class Verifier(Visitor):
+    """Walks a function keeping the variables and buffers in scope."""
 
+    def __init__(self, flattened: bool, ctx: str):
+        self.flattened, self.ctx = flattened, ctx
+        self.defined, self.buffers = set(), set()
 
-def _check_expr(e, defined, buffers, flattened, ctx):
-    def visit(n):
-        if isinstance(n, E.Var) and n not in defined:
-            _fail(f"variable {n.name} used outside its scope", ctx)
-        if isinstance(n, E.Load):
-            _check_access(n.buffer, n.indices, buffers, flattened, ctx)
-        if isinstance(n, E.TensorRead):
-            _fail(f"tensor read {n} survived lowering", ctx)
-    walk(e, visit)
+    def check(self, func: T.PrimFunc) -> None:
+        self.defined, self.buffers = set(func.size_vars), set(func.params)
+        self.visit(func.body)
 
+    def fail(self, msg: str):
+        raise VerifyError(f"IR verification failed{self.ctx}: {msg}")
 
-def _check_access(buf, indices, buffers, flattened, ctx):
-    if buf not in buffers:
-        _fail(f"buffer {buf.name} accessed outside its allocation", ctx)
-    want = 1 if flattened else len(buf.shape)
-    if len(indices) != want:
-        _fail(f"buffer {buf.name} accessed with {len(indices)} indices, expected {want}", ctx)
-    for i in indices:
-        if not dt.is_int(i.dtype):
-            _fail(f"index {i} of {buf.name} has dtype {i.dtype}", ctx)
+    def scoped(self, body, var=None, buffer=None) -> None:
+        """Visit body with var / buffer in scope."""
+        saved = self.defined, self.buffers
+        self.defined = self.defined | ({var} if var is not None else set())
+        self.buffers = self.buffers | ({buffer} if buffer is not None else set())
+        try:
+            self.visit(body)
+        finally:
+            self.defined, self.buffers = saved
 
+    # -- expressions -----------------------------------------------------------------
+    def visit_Var(self, v):
+        if v not in self.defined:
+            self.fail(f"variable {v.name} used outside its scope")
 
-def _check_stmt(s, defined, buffers, flattened, ctx):
-    chk = lambda e, d=defined: _check_expr(e, d, buffers, flattened, ctx)  # noqa: E731
-    if isinstance(s, T.For):
+    def visit_Load(self, e):
+        self.access(e.buffer, e.indices)
+        self.default(e)
+
+    def visit_TensorRead(self, e):
+        self.fail(f"tensor read {e} survived lowering")
+
+    def access(self, buf, indices) -> None:
+        if buf not in self.buffers:
+            self.fail(f"buffer {buf.name} accessed outside its allocation")
+        want = 1 if self.flattened else len(buf.shape)
+        if len(indices) != want:
+            self.fail(f"buffer {buf.name} accessed with {len(indices)} indices, expected {want}")
+        for i in indices:
+            if not dt.is_int(i.dtype):
+                self.fail(f"index {i} of {buf.name} has dtype {i.dtype}")
+
+    # -- statements ------------------------------------------------------------------
+    def visit_For(self, s):
         if s.kind not in T.LOOP_KINDS:
-            _fail(f"loop {s.var.name} has unknown kind {s.kind}", ctx)
+            self.fail(f"loop {s.var.name} has unknown kind {s.kind}")
         if not dt.is_int(s.extent.dtype) or dt.lanes(s.extent.dtype) != 1:
-            _fail(f"loop {s.var.name} extent {s.extent} is not a scalar int", ctx)
-        chk(s.min), chk(s.extent)
-        _check_stmt(s.body, defined | {s.var}, buffers, flattened, ctx)
-    elif isinstance(s, T.Store):
-        _check_access(s.buffer, s.indices, buffers, flattened, ctx)
-        for i in s.indices:
-            chk(i)
-        chk(s.value)
+            self.fail(f"loop {s.var.name} extent {s.extent} is not a scalar int")
+        self.visit(s.min)
+        self.visit(s.extent)
+        self.scoped(s.body, var=s.var)
+
+    def visit_Store(self, s):
+        self.access(s.buffer, s.indices)
+        self.default(s)
         if dt.element(s.value.dtype) != dt.element(s.buffer.dtype):
-            _fail(f"store of {s.value.dtype} into {s.buffer.name}: {s.buffer.dtype}", ctx)
-    elif isinstance(s, T.Allocate):
+            self.fail(f"store of {s.value.dtype} into {s.buffer.name}: {s.buffer.dtype}")
+
+    def visit_Allocate(self, s):
         for x in s.buffer.shape:
-            chk(x)
-        _check_stmt(s.body, defined, buffers | {s.buffer}, flattened, ctx)
-    elif isinstance(s, T.LetStmt):
-        chk(s.value)
-        _check_stmt(s.body, defined | {s.var}, buffers, flattened, ctx)
-    elif isinstance(s, T.IfThenElse):
-        chk(s.cond)
-        for b in (s.then_case, s.else_case):
-            if b is not None:
-                _check_stmt(b, defined, buffers, flattened, ctx)
-    elif isinstance(s, T.Assert):
-        chk(s.cond)
-        _check_stmt(s.body, defined, buffers, flattened, ctx)
-    elif isinstance(s, T.Seq):
-        for x in s.stmts:
-            _check_stmt(x, defined, buffers, flattened, ctx)
+            self.visit(x)
+        self.scoped(s.body, buffer=s.buffer)
+
+    def visit_LetStmt(self, s):
+        self.visit(s.value)
+        self.scoped(s.body, var=s.var)
