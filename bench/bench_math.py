@@ -37,8 +37,8 @@ def compile_kernels(names, dtypes):
 
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
-    tm = llvm.Target.from_default_triple().create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(), opt=3)
+    from codegen.llvm import host_target_machine
+    tm = host_target_machine("llvm")        # this CPU, as opcomp.Target resolves it
     module = ir.Module(name="bench_math")
     ptr, i64 = ir.PointerType(), ir.IntType(64)
     for name in names:

@@ -134,3 +134,14 @@ def test_opcomp_never_names_codegen():
                  if name.startswith("opcomp")
                  for dep in imports_of(name, path, set(files)) if not dep.startswith("opcomp"))
     assert not bad, "\n".join(bad)
+
+
+def test_codegen_uses_only_opcomps_low_layers():
+    """Backends see the IR, targets, the ABI and the registry, never the runtime or build."""
+    allowed = ("opcomp.ir", "opcomp.dtype", "opcomp.abi", "opcomp.target", "opcomp.backend")
+    files = module_files()
+    bad = sorted(f"{name} imports {dep}" for name, path in files.items()
+                 if name.startswith("codegen")
+                 for dep in imports_of(name, path, set(files))
+                 if dep.startswith("opcomp") and not dep.startswith(allowed))
+    assert not bad, "\n".join(bad)
