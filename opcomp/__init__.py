@@ -21,4 +21,6 @@ from .runtime import ArgumentError, Module, benchmark, load_module  # noqa: F401
 from .build import Artifact, build, compile, runtime_threads  # noqa: F401,A004
 from .backend import get_backend, register_backend  # noqa: F401
 from .workload import workload_key  # noqa: F401
+from .autodiff import GradientError, gradient  # noqa: F401
+from .frameworks import torch_op  # noqa: F401  (imports torch only when called)
 from .version import __version__  # noqa: F401

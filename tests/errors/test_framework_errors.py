@@ -1,0 +1,130 @@
+"""Misuses of framework operators (torch_op, jax_function): one test per error, by message.
+
+Every message names the operator and the argument; a rejected call runs no kernel.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import opcomp as oc
+from opcomp.frameworks import FrameworkError
+from tests.frameworks.helpers import relu_add, unique
+
+
+@pytest.fixture(scope="module")
+def torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def op(torch):
+    return oc.torch_op(relu_add(), unique("errors"))
+
+
+@pytest.fixture(scope="module")
+def relu_add_module():
+    s, args = relu_add()
+    return oc.build(s, args, name="relu_add")
+
+
+def _shifted():
+    """y[i] = x[i + 2]: x has n + 2 elements."""
+    n = oc.var("n")
+    x = oc.placeholder((n + 2,), name="x")
+    y = oc.compute((n,), lambda i: x[i + 2], name="y")
+    return oc.create_schedule(y), [x, y]
+
+
+def test_wrong_dtype(op, torch):
+    with pytest.raises(oc.ArgumentError, match=re.escape(
+            f"{op.name}: argument y must have dtype float32, got float64; no implicit conversion")):
+        op(torch.ones(3), torch.ones(3, dtype=torch.float64))
+
+
+def test_wrong_rank(op, torch):
+    with pytest.raises(oc.ArgumentError, match=re.escape(
+            "argument y must have rank 1 (shape (n,)), got shape (3, 1)")):
+        op(torch.ones(3), torch.ones(3, 1))
+
+
+def test_inconsistent_sizes(op, torch):
+    with pytest.raises(oc.ArgumentError, match=re.escape(
+            "argument y has shape (5,), expected (n,): y.shape[0] must be 3 (n from "
+            "x.shape[0]), got 5")):
+        op(torch.ones(3), torch.ones(5))
+
+
+def test_negative_size(torch):
+    shifted = oc.torch_op(_shifted(), unique("shifted"))
+    with pytest.raises(oc.ArgumentError, match=re.escape(
+            "argument x has shape (1,), which gives size n = -1 < 0 (shape (n + 2,))")):
+        shifted(torch.ones(1))
+
+
+def test_wrong_count(op, torch):
+    with pytest.raises(oc.ArgumentError, match=re.escape(
+            f"{op.name} takes 2 inputs (x, y), got 3; outputs are allocated and returned, "
+            "not passed")):
+        op(torch.ones(3), torch.ones(3), torch.empty(3))
+
+
+def test_not_a_tensor(op, torch):
+    with pytest.raises(oc.ArgumentError, match="argument y must be a torch.Tensor, got list"):
+        op(torch.ones(3), [1.0, 2.0, 3.0])
+
+
+def test_wrong_device(op, torch):
+    with pytest.raises(oc.ArgumentError, match=re.escape(
+            "argument x is on meta, but this operator runs on the CPU; move it with .cpu()")):
+        op.custom_op(torch.ones(3, device="meta"), torch.ones(3, device="meta"))
+
+
+def test_wrong_shape_while_compiling(op, torch):
+    f = torch.compile(lambda a, b: op(a, b), backend="eager", fullgraph=True)
+    with pytest.raises(Exception, match=r"argument y has shape \(4,\)"):
+        f(torch.ones(3), torch.ones(4))
+
+
+def test_bad_operator_name():
+    with pytest.raises(ValueError, match="operator name must be 'namespace::name'"):
+        oc.torch_op(relu_add(), "relu_add")
+
+
+def test_not_a_module():
+    with pytest.raises(TypeError, match=re.escape("expected a Module or (schedule, args)")):
+        oc.torch_op(lambda x: x, unique("nothing"))
+
+
+def test_output_size_not_from_inputs():
+    m = oc.var("m")
+    w = oc.compute((m,), lambda i: oc.const(1.0), name="w")
+    with pytest.raises(FrameworkError, match="the output shapes cannot be computed from the "
+                       "inputs .*size variable m cannot be bound"):
+        oc.torch_op((oc.create_schedule(w), [w]), unique("ones"))
+
+
+def test_backward_of_a_built_module(relu_add_module, torch):
+    op = oc.torch_op(relu_add_module, unique("no_grad"))
+    z = op(torch.ones(3, requires_grad=True), torch.ones(3))
+    with pytest.raises(RuntimeError, match="no gradient: torch_op was given a built Module, "
+                       r"which keeps no tensor expression; pass \(schedule, args\)"):
+        z.sum().backward()
+
+
+def test_jax_wrong_dtype(relu_add_module):
+    jnp = pytest.importorskip("jax.numpy")
+    from opcomp.frameworks.jax import jax_function
+    f = jax_function(relu_add_module)
+    with pytest.raises(oc.ArgumentError, match="relu_add: argument x must have dtype float32, "
+                       "got int32"):
+        f(jnp.ones(3, jnp.int32), jnp.ones(3, jnp.float32))
+
+
+def test_jax_inconsistent_sizes_under_jit(relu_add_module):
+    jax = pytest.importorskip("jax")
+    from opcomp.frameworks.jax import jax_function
+    f = jax.jit(jax_function(relu_add_module))
+    with pytest.raises(oc.ArgumentError, match=re.escape("relu_add: argument y has shape (2,)")):
+        f(jax.numpy.ones(3), jax.numpy.ones(2))

@@ -1,0 +1,1 @@
+"""Tests of opcomp kernels in PyTorch, JAX, C and C++; the examples/ scripts run here."""
