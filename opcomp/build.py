@@ -10,6 +10,7 @@ and measures it.  Backends are found through opcomp.backend's registry.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 
@@ -51,25 +52,42 @@ def compile(func: T.PrimFunc, target="llvm") -> Artifact:  # noqa: A001 (API nam
     if lowered_for is not None and lowered_for != str(target):
         raise ValueError(f"compile: {func.name} was lowered for target {lowered_for!r}, "
                          f"not {str(target)!r}; lower it with target={str(target)!r}")
-    kernel = compile_cached(func, target, get_backend(target.kind))
+    kernel = compile_cached(func, target, _backend_for(func, target))
     return Artifact(str(target), kernel, json.dumps(metadata_of(func, target)))
+
+
+def _backend_for(func: T.PrimFunc, target: Target):
+    """The target's backend; its CPU emulator when the function was lowered with
+    emulate=True (CUDA: the generated CUDA C runs on this CPU, for correctness)."""
+    backend = get_backend(target.kind)
+    if not func.attr("emulate"):
+        return backend
+    emulator = getattr(backend, "emulator", None)
+    if emulator is None:
+        raise ValueError(f"compile: emulate=True needs a GPU target with an emulator; "
+                         f"target {target.brief} runs natively")
+    return emulator()
 
 
 def build(sch, args=None, target="llvm", name: str = "main", **options) -> Module:
     """Compile a schedule (or an already lowered PrimFunc) into a callable Module.
 
     options: bounds_check=True (every access asserted; an out-of-bounds access
-    raises instead of touching memory), fast_math=True.
+    raises instead of touching memory), fast_math=True, emulate=True (a cuda
+    target's CUDA C compiled for this CPU and run on its emulator: arrays in
+    host memory, correctness only).
     """
     target = Target(target)
     if isinstance(sch, T.PrimFunc):
         func = sch
+        if options.get("emulate") and not func.attr("emulate"):
+            func = dataclasses.replace(func, attrs=func.attrs + (("emulate", True),))
     elif isinstance(sch, Schedule):
         func = lower(sch, args, name=name, target=target, **options)
     else:
         raise TypeError(f"build: expected a schedule or a lowered function, got {sch!r}")
     artifact = compile(func, target)
-    loaded = get_backend(target.kind).load(artifact.kernel)
+    loaded = _backend_for(func, target).load(artifact.kernel)
     return Module(func, loaded, artifact, target)
 
 

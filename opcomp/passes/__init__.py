@@ -4,6 +4,8 @@ A target's pipeline is the common passes, then its kind's tail:
 
     COMMON       simplify, partition_loops, simplify_partitioned, bounds_check
     TAILS["llvm"]  flatten_storage, vectorize_loops
+    TAILS["cuda"]  split_host_device, hoist_allocations, pad_register_loops, tree_reductions,
+                   insert_barriers, flatten_storage, vectorize_gpu
 
 Set OPCOMP_DEBUG=1 to print the IR after each pass; OPCOMP_VERIFY=1 (the
 test suite sets it) runs the verifier after every pass instead of only at the
@@ -17,6 +19,11 @@ from ..ir import tir as T
 from ..arith.simplify import simplify
 from .bounds_check import insert_bounds_checks
 from .flatten import flatten_storage
+from .gpu_kernels import split_host_device
+from .gpu_reduce import tree_reductions
+from .gpu_storage import hoist_allocations, pad_register_loops
+from .gpu_sync import insert_barriers
+from .gpu_vector import vectorize_gpu
 from .partition import partition_loops
 from .vectorize import vectorize_loops
 from .verify import verify
@@ -43,10 +50,21 @@ TAILS = {
         ("flatten_storage", flatten_storage),
         ("vectorize_loops", vectorize_loops),
     ),
-    # The GPU tail (thread-relaxed bounds, hoisted shared/local buffers, barriers,
-    # host/device split) comes with the CUDA backend; until then a cuda target
-    # lowers to the common passes only, for printing and schedule checks.
-    "cuda": (),
+    # The GPU tail: kernels in launch form (thread loops -> hardware indices,
+    # limits checked), shared/local buffers hoisted to the kernel top, register
+    # tiles with constant trip counts, cross-thread reductions as trees, barriers,
+    # aligned vector copies (float4).
+    # Shared stages' regions are relaxed over their threads by bound inference
+    # (gpu_relax.py).
+    "cuda": (
+        ("split_host_device", split_host_device),
+        ("hoist_allocations", hoist_allocations),
+        ("pad_register_loops", pad_register_loops),
+        ("tree_reductions", tree_reductions),
+        ("insert_barriers", insert_barriers),
+        ("flatten_storage", flatten_storage),
+        ("vectorize_gpu", vectorize_gpu),
+    ),
 }
 FLATTENED_AFTER = "flatten_storage"
 

@@ -1,0 +1,193 @@
+"""Barriers: __syncthreads() wherever threads hand shared memory to each other.
+
+In a kernel, a thread may read a shared element another thread wrote, or
+overwrite one another thread has yet to read.  The pass walks each kernel in
+program order keeping the shared buffers written and read since the last
+barrier, and puts a Barrier before a statement that
+
+- reads a buffer written since the last barrier (read after write), or
+- writes a buffer read since the last barrier (write after read: the next
+  tile must not land before every thread is done with this one).
+
+A loop's body is walked as if entered from both the code before it and the end
+of its own previous iteration, so the classic GEMM's k.outer loop gets
+
+    for k.outer in range(8):
+      barrier                 (the previous tile is still being read)
+      A.shared[...] = ...     (cooperative load)
+      B.shared[...] = ...
+      barrier                 (the tile is complete)
+      ... A.shared ... B.shared ...
+
+A barrier must be reached by every thread of the block, so it is only placed
+where control flow is uniform: never inside a condition, loop bound or let
+value that depends on threadIdx (or on memory), where the whole statement is
+treated as one access and the barrier goes before it.  Accesses are compared
+by buffer, not by element, with one exception: an index made only of launch
+indices and sizes, with each threadIdx alone in some dimension (S.rf[threadIdx.x],
+a per-thread partial), names an element only its thread touches, so the same
+index read after written needs no barrier.  Otherwise a barrier may be placed
+where the threads touch disjoint elements, which costs time but is never wrong.
+Barriers already in the kernel (a cross-thread reduction's) count as such.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..ir import expr as E
+from ..ir import tir as T
+from ..arith.simplify import simplify_expr
+from ..ir.visit import free_vars, walk
+from .gpu_kernels import launch_nest, map_kernels, rebuild_nest
+
+
+def insert_barriers(func: T.PrimFunc) -> T.PrimFunc:
+    """A Barrier before each shared-memory hand-over in every kernel (see above)."""
+    def sync(kernel):
+        loops, body = launch_nest(kernel)
+        threads = {lp.var for lp in loops if lp.thread.startswith("threadIdx")}
+        uniform = {lp.var for lp in loops} | set(func.size_vars)
+        body, _ = _Sync(threads, uniform).stmt(body, _State())
+        return rebuild_nest(loops, body)
+    return map_kernels(func, sync)
+
+
+class _State:
+    """Shared accesses since the last barrier: (buffer, key) pairs written and read.
+
+    key is the index when the access is private to its thread (see _private_key),
+    else None.
+    """
+
+    def __init__(self, writes=frozenset(), reads=frozenset()):
+        self.writes, self.reads = frozenset(writes), frozenset(reads)
+
+    def __or__(self, other):
+        return _State(self.writes | other.writes, self.reads | other.reads)
+
+    def __eq__(self, other):
+        return self.writes == other.writes and self.reads == other.reads
+
+    def after(self, reads, writes):
+        return _State(self.writes | writes, self.reads | reads)
+
+    def conflicts(self, reads, writes) -> bool:
+        """Read after write or write after read of a shared element another thread
+        may touch."""
+        return _overlap(reads, self.writes) or _overlap(writes, self.reads)
+
+
+def _overlap(new, pending) -> bool:
+    for buf, key in new:
+        for buf2, key2 in pending:
+            if buf is buf2 and (key is None or key2 is None or not E.same(key, key2)):
+                return True
+    return False
+
+
+class _Accesses:
+    """(reads, writes) of shared buffers in a statement, as (buffer, key) pairs."""
+
+    def __init__(self, threads: set, uniform: set):
+        self.threads, self.uniform = threads, uniform
+
+    def __call__(self, s) -> tuple:
+        reads, writes = set(), set()
+
+        def see(n):
+            if isinstance(n, E.Load) and n.buffer.scope == "shared":
+                reads.add((n.buffer, self.private_key(n.indices)))
+            elif isinstance(n, T.Store) and n.buffer.scope == "shared":
+                writes.add((n.buffer, self.private_key(n.indices)))
+        walk(s, see)
+        return frozenset(reads), frozenset(writes)
+
+    def private_key(self, indices):
+        """The indices when they name one element per thread, the same all through
+        the kernel (only launch indices and sizes in them, each threadIdx alone in
+        some index plus a uniform offset): then only this thread touches it."""
+        used = set()
+        for i in indices:
+            used |= free_vars(i)
+        if not used <= self.uniform:
+            return None
+        for t in self.threads:
+            if not any(t in free_vars(i) and not (free_vars(simplify_expr(i - t)) & self.threads)
+                       for i in indices):
+                return None
+        return tuple(indices)
+
+
+class _Sync:
+    """stmt(s, state) -> (s with barriers, state after s)."""
+
+    def __init__(self, threads: set, uniform: set):
+        self.varying = set(threads)       # vars whose value differs between threads
+        self.accesses = _Accesses(threads, uniform)
+
+    def uniform(self, *exprs) -> bool:
+        bad = []
+
+        def see(n):
+            if isinstance(n, E.Load) or (isinstance(n, E.Var) and n in self.varying):
+                bad.append(n)
+        for e in exprs:
+            walk(e, see)
+        return not bad
+
+    def stmt(self, s, state):
+        """A statement that conflicts with the pending accesses gets its barrier
+        before it, as far out as possible (before a whole loop rather than inside
+        it), and its inside is then walked from a clean state."""
+        if isinstance(s, T.Barrier):
+            return s, _State()
+        reads, writes = self.accesses(s)
+        if state.conflicts(reads, writes):
+            inner, after = self.inside(s, _State())
+            return T.seq(T.Barrier(), inner), after
+        return self.inside(s, state)
+
+    def inside(self, s, state):
+        if isinstance(s, T.Seq):
+            return self.seq(s, state)
+        if isinstance(s, T.For) and self.uniform(s.min, s.extent):
+            return self.loop(s, state)
+        if isinstance(s, T.IfThenElse) and self.uniform(s.cond):
+            then, st1 = self.stmt(s.then_case, state)
+            if s.else_case is None:
+                return replace(s, then_case=then), st1 | state
+            other, st2 = self.stmt(s.else_case, state)
+            return replace(s, then_case=then, else_case=other), st1 | st2
+        if isinstance(s, (T.Allocate, T.Assert)):
+            body, after = self.stmt(s.body, state)
+            return replace(s, body=body), after
+        if isinstance(s, T.LetStmt):
+            if not self.uniform(s.value):
+                self.varying.add(s.var)
+            body, after = self.stmt(s.body, state)
+            return replace(s, body=body), after
+        # A leaf, or control flow that differs between threads: one access.
+        reads, writes = self.accesses(s)
+        return s, state.after(reads, writes)
+
+    def seq(self, s, state):
+        out = []
+        for child in s.stmts:
+            child, state = self.stmt(child, state)
+            out.append(child)
+        return T.seq(*out), state
+
+    def loop(self, s, state):
+        """The body entered from before the loop and from its own end, to a fixpoint.
+
+        The entry state only grows (more pending accesses can only add barriers),
+        so the rounds stop after at most one per shared buffer access kind."""
+        entry = state
+        while True:
+            body, end = self.stmt(s.body, entry)
+            again = entry | end
+            if again == entry:
+                break
+            entry = again
+        # Zero iterations leave the state before the loop; one or more, its end.
+        return replace(s, body=body), state | end
