@@ -39,8 +39,11 @@ class Artifact:
     def load(self) -> Module:
         """The callable Module, in this process."""
         target = Target(self.target)
-        loaded = get_backend(target.kind).load(self.kernel)
-        return Module.from_metadata(json.loads(self.meta), loaded, self, target)
+        meta = json.loads(self.meta)
+        backend = get_backend(target.kind)
+        if meta.get("emulate"):
+            backend = backend.emulator()
+        return Module.from_metadata(meta, backend.load(self.kernel), self, target)
 
 
 def compile(func: T.PrimFunc, target="llvm") -> Artifact:  # noqa: A001 (API name)

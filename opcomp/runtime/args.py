@@ -21,7 +21,7 @@ import numpy as np
 
 from ..dtype import SCALARS
 from ..ir import expr as E
-from .dlpack import KDL_CPU, DLView, device_of
+from .dlpack import DEVICE_NAMES, KDL_CPU, DLView, device_of
 
 _INT_RANGE = {"int8": 2**7 - 1, "int16": 2**15 - 1, "int32": 2**31 - 1,
               "int64": 2**63 - 1, "uint8": 2**8 - 1}
@@ -139,11 +139,12 @@ def _canonical(p: ParamSpec, a):
 class Signature:
     """The parameters of a kernel and the compiled check that maps arrays to raw args."""
 
-    def __init__(self, name: str, params, size_vars, target: str = "llvm"):
+    def __init__(self, name: str, params, size_vars, target: str = "llvm", device: int = KDL_CPU):
         self.name = name
         self.params = tuple(params)
         self.size_vars = tuple(size_vars)
         self.target = target
+        self.device = device          # DLPack device type the kernel's arrays live on
         for p in self.params:
             if p.dtype not in SCALARS:
                 raise ValueError(f"parameter {p.name} has unsupported dtype {p.dtype}")
@@ -159,8 +160,9 @@ class Signature:
         lines = ["def fast(*args):", f"    if len(args) != {n}: return None"]
         if n:
             lines.append(f"    {', '.join(a)}{',' if n == 1 else ''} = args")
-            lines.append("    if " + " or ".join(f"(type({x}) is not ndarray and type({x}) is not DLView)"
-                                                for x in a) + ": return None")
+            host = "" if self.device == KDL_CPU else "True or "     # device memory: views only
+            lines.append("    if " + " or ".join(f"(type({x}) is not DLView and ({host}type({x}) is "
+                                                f"not ndarray))" for x in a) + ": return None")
             lines.append("    if " + " or ".join(f"{x}.dtype is not D{i}" for i, x in enumerate(a)) + ": return None")
             lines += [f"    {s[i]} = {a[i]}.shape" for i in range(n)]
             lines.append("    if " + " or ".join(f"len({s[i]}) != {len(p.shape)}"
@@ -235,8 +237,8 @@ class Signature:
             names = ", ".join(p.name for p in self.params)
             raise ArgumentError(f"{self.name} expects {n} arguments ({names}), got {len(args)}: "
                                 "pass one array per parameter, outputs included")
-        return [_canonical(p, a) if isinstance(a, np.ndarray) else self._from_dlpack(p, a)
-                for p, a in zip(self.params, args)]
+        return [_canonical(p, a) if isinstance(a, np.ndarray) and self.device == KDL_CPU
+                else self._from_dlpack(p, a) for p, a in zip(self.params, args)]
 
     def _from_dlpack(self, p: ParamSpec, x):
         if not hasattr(x, "__dlpack__"):
@@ -251,10 +253,15 @@ class Signature:
 
     def _check_device(self, p: ParamSpec, x) -> None:
         kind, where = device_of(x)
-        if kind != KDL_CPU:
+        if kind == self.device:
+            return
+        if self.device == KDL_CPU:
             raise ArgumentError(f"{self.name}: argument {p.name} lives on {where}, but this module "
                                 f"runs on the CPU (target {self.target}); move the tensor to the "
                                 "CPU first (e.g. tensor.cpu())")
+        raise ArgumentError(f"{self.name}: argument {p.name} lives on {where}, but this module "
+                            f"runs on {DEVICE_NAMES[self.device]} (target {self.target}); move "
+                            "the tensor to the GPU first (e.g. tensor.cuda())")
 
     def diagnose(self, arrays) -> dict:
         """Raise the ArgumentError that explains what is wrong with these arrays; when

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 
 KDL_CPU = 1
+KDL_CUDA = 2
 DEVICE_NAMES = {1: "cpu", 2: "cuda", 3: "cuda_host", 4: "opencl", 7: "vulkan", 8: "metal",
                 9: "vpi", 10: "rocm", 13: "cuda_managed", 14: "oneapi"}
 # DLDataType code -> NumPy kind; bfloat16 (code 4) has no NumPy dtype.

@@ -82,9 +82,12 @@ def metadata_of(func: T.PrimFunc, target) -> dict:
     """The JSON-able signature of a lowered function (outputs: the buffers it stores to)."""
     stored = set()
     walk(func.body, lambda n: stored.add(n.buffer) if isinstance(n, T.Store) else None)
-    return _meta(func.name, target, [(b.name, b.dtype, b in stored, b.shape)
+    meta = _meta(func.name, target, [(b.name, b.dtype, b in stored, b.shape)
                                      for b in func.params],
                  func.size_vars, assert_messages(func), str(func))
+    if func.attr("emulate"):
+        meta["emulate"] = True          # a GPU kernel compiled for this CPU's emulator
+    return meta
 
 
 def _meta(name, target, params, size_vars, asserts, tir) -> dict:
@@ -144,8 +147,10 @@ def func_from_metadata(meta: dict, origin: str) -> T.PrimFunc:
     params = tuple(T.Buffer(p["name"], p["dtype"],
                             tuple(_dim_from_json(d, vars_) for d in p["shape"]))
                    for p in meta["params"])
-    return T.PrimFunc(meta["name"], params, T.Nop(), tuple(vars_.values()),
-                      (("target", meta.get("target", "llvm")), ("loaded_from", origin)))
+    attrs = (("target", meta.get("target", "llvm")), ("loaded_from", origin))
+    if meta.get("emulate") is True:
+        attrs += (("emulate", True),)
+    return T.PrimFunc(meta["name"], params, T.Nop(), tuple(vars_.values()), attrs)
 
 
 def _c_string(data: bytes) -> str:

@@ -19,6 +19,7 @@ from ..ir import tir as T
 from ..ir.visit import walk
 from ..passes.bounds_check import assert_messages
 from .args import ParamSpec, Signature
+from .dlpack import KDL_CPU, KDL_CUDA
 from .export import export_library, func_from_metadata
 
 __all__ = ["Module", "written_buffers"]
@@ -36,7 +37,8 @@ def signature_of(func: T.PrimFunc, target="llvm", outputs=None) -> Signature:
     outs = written_buffers(func) if outputs is None else outputs
     params = [ParamSpec(b.name, b.dtype, tuple(b.shape), b in outs or b.name in outs)
               for b in func.params]
-    return Signature(func.name, params, func.size_vars, target.kind)
+    device = KDL_CUDA if target.is_gpu and not func.attr("emulate") else KDL_CPU
+    return Signature(func.name, params, func.size_vars, target.kind, device)
 
 
 def _has_source(kernel, attr: str) -> bool:

@@ -185,3 +185,28 @@ def test_float4_copies_refuse_a_misaligned_array(rng):
     with pytest.raises(ValueError, match="argument A is not aligned for the kernel's vector"):
         mod(shifted, b, c)
     assert not c.any()
+
+
+def _doubling(n, target="cuda"):
+    import opcomp as oc
+    A = oc.placeholder((n,), name="A")
+    B = oc.compute((n,), lambda i: A[i] * 2.0, name="B")
+    s = oc.create_schedule(B)
+    bx, tx = s[B].split(B.op.axis[0], factor=32)
+    s[B].bind(bx, oc.thread_axis("blockIdx.x"))
+    s[B].bind(tx, oc.thread_axis("threadIdx.x"))
+    return s, [A, B]
+
+
+def test_an_emulated_artifact_pickles_and_loads_on_the_emulator():
+    import pickle
+    import numpy as np
+    import opcomp as oc
+    s, args = _doubling(100)
+    art = oc.compile(oc.lower(s, args, target="cuda", emulate=True), "cuda")
+    mod = pickle.loads(pickle.dumps(art)).load()
+    a = np.random.default_rng(3).random(100).astype(np.float32) + 0.5
+    b = np.empty_like(a)
+    mod(a, b)
+    np.testing.assert_array_equal(b, 2 * a)
+

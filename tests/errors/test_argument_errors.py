@@ -270,3 +270,18 @@ def test_transposed_torch_tensor_is_not_contiguous():
                        r"\(4, 6\), strides \(4, 16\)\)"):
         mod(torch.randn(6, 4).t(), c)
     assert not c.any()
+
+
+def test_gpu_module_given_host_arrays():
+    from opcomp.runtime.module import signature_of
+    A = oc.placeholder((64,), name="A")
+    B = oc.compute((64,), lambda i: A[i] * 2.0, name="B")
+    s = oc.create_schedule(B)
+    bx, tx = s[B].split(B.op.axis[0], factor=32)
+    s[B].bind(bx, oc.thread_axis("blockIdx.x"))
+    s[B].bind(tx, oc.thread_axis("threadIdx.x"))
+    sig = signature_of(oc.lower(s, [A, B], target="cuda"), oc.Target("cuda"))
+    with pytest.raises(oc.ArgumentError, match=r"argument A lives on cpu:0, but this module "
+                       r"runs on cuda \(target cuda\); move the tensor to the GPU first "
+                       r"\(e\.g\. tensor\.cuda\(\)\)"):
+        sig.prepare([np.ones(64, np.float32), np.ones(64, np.float32)])
