@@ -27,7 +27,7 @@ from .fold import fold_binary, fold_call, fold_cast, fold_compare, fold_unary, i
 from .poly import INDEX_DTYPES, build, order_key, to_poly
 from .rules import IndexRules
 from ..ir.expr import field_names
-from ..ir.visit import map_children, substitute
+from ..ir.visit import map_children, rewrite, substitute
 
 _EXACT = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
           "min": min, "max": max}
@@ -396,7 +396,7 @@ def _for(s: T.For, simp: Simplifier):
     if n is not None and n <= 0:
         return T.Nop()
     if n == 1 and s.kind != "thread":     # a bound thread axis keeps its launch shape
-        return _stmt(substitute(s.body, {s.var: mn}), simp)
+        return _stmt(bind_loop_var(s.body, s.var, mn), simp)
     inner = dict(simp.ranges)
     inner[s.var] = (mn, ext)
     body = _stmt(s.body, Simplifier(inner))
@@ -405,6 +405,44 @@ def _for(s: T.For, simp: Simplifier):
     if mn is s.min and ext is s.extent and body is s.body:
         return s
     return replace(s, min=mn, extent=ext, body=body)
+
+
+def bind_loop_var(body: T.Stmt, var: E.Var, value: E.Expr) -> T.Stmt:
+    """body of a one-iteration loop with var := value, allocation sizes included.
+
+    An allocation sized by the loop var (alloc float32[16 - k] inside the k
+    loop) gets a new Buffer of the substituted size, and its accesses follow:
+    substituting expressions alone would leave k in the Buffer's shape, out of
+    its scope.
+    """
+    resized = {}
+    _resize_allocs(body, var, value, resized)
+    if not resized:
+        return substitute(body, {var: value})
+
+    def fn(n):
+        if isinstance(n, E.Var):
+            return value if n is var else None
+        if isinstance(n, (T.Allocate, T.Store, E.Load)) and n.buffer in resized:
+            return replace(n, buffer=resized[n.buffer])
+        return None
+    return rewrite(body, fn)
+
+
+def _resize_allocs(s, var, value, out: dict) -> None:
+    """out[buffer] = the buffer with var := value in its shape, for each Allocate
+    in s (statements only: shapes live there) whose shape mentions var."""
+    if isinstance(s, T.Allocate):
+        shape = tuple(substitute(x, {var: value}) for x in s.buffer.shape)
+        if any(a is not b for a, b in zip(shape, s.buffer.shape)):
+            b = s.buffer
+            shape = tuple(simplify_expr(x) for x in shape)
+            out[b] = T.Buffer(b.name, b.dtype, shape, b.scope)
+    for name in field_names(s):
+        c = getattr(s, name)
+        for x in (c if isinstance(c, tuple) else (c,)):
+            if isinstance(x, T.Stmt):
+                _resize_allocs(x, var, value, out)
 
 
 def _if(s: T.IfThenElse, simp: Simplifier):
@@ -426,7 +464,7 @@ def _if(s: T.IfThenElse, simp: Simplifier):
 
 def _seq(s: T.Seq, simp: Simplifier):
     parts = [_stmt(x, simp) for x in s.stmts]
-    if all(x is y for x, y in zip(parts, s.stmts)):
+    if all(x is y and not isinstance(x, T.Nop) for x, y in zip(parts, s.stmts)):
         return s
     return T.seq(*parts)
 

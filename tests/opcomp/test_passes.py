@@ -1,4 +1,5 @@
 """The lowering passes, one by one, on small functions (no backend needed)."""
+import numpy as np
 import pytest
 
 import opcomp as oc
@@ -47,6 +48,57 @@ def test_symbolic_tail_is_partitioned():
     f = oc.lower(s, args)
     main = nodes(f.body, T.For)[0]
     assert not nodes(main.body, T.IfThenElse)
+
+
+def two_level_split(n=100):
+    A = oc.placeholder((n,), name="A")
+    C = oc.compute((n,), lambda i: A[i] + 1.0, name="C")
+    s = oc.create_schedule(C)
+    xo, xi = s[C].split(C.op.axis[0], factor=16)
+    s[C].split(xo, factor=4)
+    return s, [A, C]
+
+
+def test_two_level_split_partitions_every_tail():
+    # In the main part of the outer loop every inner tail guard holds: no split
+    # there; in its tail, one more split of each loop.
+    f = oc.lower(*two_level_split())
+    assert not nodes(f.body, T.IfThenElse)
+    assert [str(x.extent) for x in nodes(f.body, T.For)] == ["4", "16", "2", "16", "4"]
+
+
+def test_partition_budget_spent_keeps_guards_main_body_first(monkeypatch, rng):
+    from opcomp.passes import partition
+    monkeypatch.setattr(partition, "MAX_SPLITS_PER_FUNC", 0)
+    s, args = two_level_split()
+    assert len(nodes(oc.lower(s, args).body, T.IfThenElse)) == 2     # nothing split
+    monkeypatch.setattr(partition, "MAX_SPLITS_PER_FUNC", 1)
+    f = oc.lower(s, args)
+    main = nodes(f.body, T.For)[0]
+    assert E.is_const(main.extent, 4) and not nodes(main.body, T.IfThenElse)
+    assert nodes(f.body, T.IfThenElse)                    # the tail keeps its guards
+    a, c = rng.random(100).astype("float32"), np.zeros(100, "float32")
+    oc.build(s, args)(a, c)
+    np.testing.assert_allclose(c, a + 1.0, rtol=1e-6)
+
+
+def test_partition_keeps_a_guard_whose_places_need_different_splits():
+    # The same condition under inner loops of 4 and of 8 iterations: v < 7 would
+    # do for the first, not the second; dropping it in both would overrun B.
+    from opcomp.passes.partition import partition_loops
+    v, a = E.Var("v"), E.Var("a")
+    buf = T.Buffer("B", "float32", (E.const(40),))
+    cond = v * 4 + a < 30
+
+    def nest(extent):        # thread loops are not split themselves: only v can drop it
+        store = T.Store(buf, (v * 4 + a,), E.const(1.0, "float32"))
+        return T.For(a, E.const(0), E.const(extent), "thread", T.IfThenElse(cond, store),
+                     "threadIdx.x")
+    loop = T.For(v, E.const(0), E.const(10), "serial", T.seq(nest(4), nest(8)))
+    out = partition_loops(T.PrimFunc("f", (buf,), loop))
+    for inner in nodes(out.body, T.For):
+        if E.is_const(inner.extent, 8):
+            assert nodes(inner.body, T.IfThenElse), str(out)
 
 
 def test_vectorized_loop_becomes_ramp():

@@ -349,6 +349,33 @@ def test_let_assert_allocate():
     assert isinstance(simplify(T.Allocate(B, T.IfThenElse(E.const(False), _store(x)))), T.Nop)
 
 
+def test_one_iteration_loop_resizes_allocation_sized_by_its_var():
+    # alloc T[16 - k] inside the k loop: with k := 0 the buffer is T[16], and
+    # every access uses the new buffer (k must not stay in a shape out of scope)
+    k = E.Var("k")
+    tmp = T.Buffer("T", "float32", (16 - k,), "local")
+    body = T.Allocate(tmp, T.Seq((T.Store(tmp, (j,), E.const(1.0)),
+                                  _store(j, E.Load(tmp, (j,), "float32")))))
+    out = simplify(T.For(k, E.const(0), E.const(1), "serial", body))
+    alloc = _all(out, T.Allocate)
+    assert len(alloc) == 1 and str(alloc[0].buffer.shape[0]) == "16"
+    new = alloc[0].buffer
+    assert all(st.buffer is new for st in _all(out, T.Store) if st.buffer.name == "T")
+    assert all(ld.buffer is new for ld in _all(out, E.Load))
+    assert all(v is not k for v in _all(out, E.Var))
+
+
+def test_empty_statements_vanish_from_sequences():
+    seq = T.Allocate(B, T.Seq((T.Nop(), T.Nop())))
+    assert isinstance(simplify(seq), T.Nop)
+
+
+def _all(node, cls):
+    out = []
+    walk(node, lambda n: out.append(n) if isinstance(n, cls) else None)
+    return out
+
+
 def test_expr_identity_kept():
     e = x * 4 + y
     assert simplify(simplify(e)) is simplify(e)
