@@ -17,6 +17,7 @@ from .schedule import (Schedule, ScheduleError, Stage, Trace, create_schedule,  
                        thread_axis)
 from .target import Target, TargetError, parse_target  # noqa: F401
 from .lower import lower  # noqa: F401
+from .infer_bound import infer_bound  # noqa: F401
 from .runtime import ArgumentError, Module, benchmark, load_module  # noqa: F401
 from .build import Artifact, build, compile, runtime_threads  # noqa: F401,A004
 from .backend import get_backend, register_backend  # noqa: F401

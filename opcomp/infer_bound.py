@@ -7,18 +7,31 @@ stay symbolic.  For C = A.local read as A.local[xo*8 + xi] with xi in [0, 8):
 
     region of A.local axis 0 = [xo*8, xo*8 + 8)
 
-The region may reach past P's domain at a tail; lowering guards P's loops with
-the domain so nothing out of bounds is computed.
+P may have several consumers when all of them run inside `iv` (C itself, or
+stages computed at `iv` or deeper, as TVM allows): its region is the union of
+what each reads there.  In a softmax with E = exp(X - M) read by S = sum(E)
+and Y = E / S, E and S both computed at Y's row loop i:
+
+    region of E = [i, i + 1) x [0, L)      (Y reads row i, S reads row i)
+
+The region is cut back to P's domain where that is provable (a consumer's
+guarded reads past the edge, as a factored reduction's tail makes); where it may
+still reach past the domain at a tail, lowering guards P's loops with the
+domain so nothing out of bounds is computed.
+
+infer_bound(s) gives every loop's range in TVM's spelling (a Range with .min
+and .extent per IterVar).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .ir import expr as E
-from .arith.interval import symbolic_bound
-from .schedule.stage import Fuse, ScheduleError, Split
+from .arith.interval import prove, symbolic_bound
+from .schedule.relations import leaf_maps
+from .schedule.stage import ScheduleError
 from .arith.simplify import simplify
-from .ir.visit import substitute, walk
+from .ir.visit import rewrite, substitute, walk
 
 
 @dataclass
@@ -31,38 +44,43 @@ class StageBounds:
     guards: list          # conditions (Expr) the split tails need
 
 
-def leaf_maps(stage, root_extent: dict) -> tuple:
-    """Extents of all axes (pass down) and root values over leaf vars (pass up)."""
-    extent = dict(root_extent)
-    guards = []
-    for rel in stage.relations:
-        if isinstance(rel, Split):
-            pe = extent[rel.parent]
-            if rel.factor is not None:
-                extent[rel.inner] = rel.factor
-                extent[rel.outer] = simplify((pe + rel.factor - 1) // rel.factor)
-            else:
-                extent[rel.outer] = rel.nparts
-                extent[rel.inner] = simplify((pe + rel.nparts - 1) // rel.nparts)
-        else:
-            extent[rel.fused] = simplify(extent[rel.outer] * extent[rel.inner])
-    value = {iv: iv.var for iv in stage.leaf_iter_vars}
-    for rel in reversed(stage.relations):
-        if isinstance(rel, Split):
-            v = value[rel.outer] * extent[rel.inner] + value[rel.inner]
-            value[rel.parent] = v
-            if not _divides(extent[rel.inner], extent[rel.parent], extent[rel.outer]):
-                guards.append((rel.parent, v))
-        else:
-            ie = extent[rel.inner]
-            value[rel.outer] = value[rel.fused] // ie
-            value[rel.inner] = value[rel.fused] % ie
-    return extent, value, guards
+@dataclass(frozen=True)
+class Range:
+    """A loop's range [min, min + extent), as TVM's infer_bound gives it."""
+    min: E.Expr
+    extent: E.Expr
 
 
-def _divides(factor, total, outer) -> bool:
-    prod = simplify(factor * outer - total)
-    return E.is_const(prod, 0)
+def infer_bound(sch) -> dict:
+    """Every loop variable of every stage that gets loops -> its Range (TVM's spelling).
+
+    Root axes of a stage computed at another get the region its consumers read
+    there (min may depend on the enclosing loops); split and fused axes start at 0."""
+    out = {}
+    for st, b in infer_bounds(sch, effective_bodies(sch)).items():
+        for iv in st.all_iter_vars:
+            if iv in b.root_min:
+                out[iv] = Range(b.root_min[iv], b.root_extent[iv])
+            elif iv in b.leaf_extent:
+                out[iv] = Range(E.const(0, iv.var.dtype), b.leaf_extent[iv])
+    return out
+
+
+def effective_bodies(sch) -> dict:
+    """Each stage that gets loops -> its body with inlined producers substituted in."""
+    return {st: _effective_body(sch, st) for st in sch.stages
+            if not st.is_placeholder and st.attach_type != "inline"}
+
+
+def _effective_body(sch, st) -> E.Expr:
+    def fn(n):
+        if isinstance(n, E.TensorRead):
+            src = sch.stage_map.get(n.tensor.op)
+            if src is not None and src.attach_type == "inline":
+                inner = _effective_body(sch, src)
+                return substitute(inner, {iv.var: i for iv, i in zip(src.op.axis, n.indices)})
+        return None
+    return rewrite(st.op.body, fn)
 
 
 def infer_bounds(sch, effective_bodies: dict) -> dict:
@@ -100,7 +118,6 @@ def _domain_guards(st, rmin, rext, value, done) -> list:
     for iv in st.op.axis:
         absolute = rmin[iv] + value[iv]
         for cond in (absolute >= iv.min, absolute < iv.min + iv.extent):
-            from .arith.interval import prove
             leaf_ranges = dict(ranges)
             leaf_ranges.update(_leaf_ranges(st, rext))
             if not prove(cond, leaf_ranges):
@@ -126,31 +143,72 @@ def _enclosing_ranges(st, done) -> dict:
 
 
 def _region(sch, st, done, bodies) -> list:
-    """(min, extent) per data axis of st: what its consumer reads inside the attach loop."""
-    target, ivar = st.attach_stage, st.attach_ivar
+    """(min, extent) per data axis of st: the union of what its consumers read
+    within one iteration of the attach loop.
+
+    Every consumer must run inside that loop (the target itself, or a stage
+    attached under it); a consumer's loops inside the attach loop, and those of
+    the stages it hangs from there, are relaxed over their ranges."""
     consumers = [c for c in done if _reads_directly(sch, bodies[c], st)]
-    if consumers != [target]:
-        names = ", ".join(c.name for c in consumers) or "none"
-        raise ScheduleError(f"compute_at: stage {st.name}, axis {ivar.name}: stage {st.name} is "
-                            f"read by {names}, but compute_at needs {target.name} to be its only "
-                            f"consumer; loops of {st.name}: {st.loops_str()}")
-    tb = done[target]
-    inner = target.leaf_iter_vars[target.leaf_iter_vars.index(ivar) + 1:]
-    relax = {iv.var: (E.const(0), tb.leaf_extent[iv]) for iv in inner}
-    root_sub = {iv.var: tb.root_min[iv] + tb.root_value[iv] for iv in tb.root_value
-                if iv in tb.root_min}
-    reads = _reads_of(bodies[target], st)
+    los, his = [[] for _ in st.op.axis], [[] for _ in st.op.axis]
+    for c in consumers:
+        relax = _inside_attach_loop(sch, st, c, done)
+        b = done[c]
+        root_sub = {iv.var: b.root_min[iv] + b.root_value[iv] for iv in b.root_value
+                    if iv in b.root_min}
+        for idx in _reads_of(bodies[c], st):
+            for k in range(len(st.op.axis)):
+                lo, hi = symbolic_bound(simplify(substitute(idx[k], root_sub)), relax)
+                los[k].append(lo)
+                his[k].append(hi)
+    outer = _enclosing_ranges(st, done)
     region = []
-    for k, iv in enumerate(st.op.axis):
-        los, his = [], []
-        for idx in reads:
-            e = simplify(substitute(idx[k], root_sub))
-            lo, hi = symbolic_bound(e, relax)
-            los.append(lo)
-            his.append(hi)
-        lo, hi = _union(los, his)
+    for iv, lo_k, hi_k in zip(st.op.axis, los, his):
+        lo, hi = _clip(iv, *_union(lo_k, hi_k), outer)
         region.append((lo, simplify(hi - lo + 1)))
     return region
+
+
+def _clip(iv, lo, hi, ranges) -> tuple:
+    """The region within the axis's domain where that is provable: a consumer's
+    reads past the edge are guarded (a split tail, a where= condition), so
+    computing and storing them would be wasted."""
+    first, last = iv.min, simplify(iv.min + iv.extent - 1)
+    if not E.is_const(simplify(lo - first), 0) and prove(lo <= first, ranges):
+        lo = first
+    if not E.is_const(simplify(hi - last), 0) and prove(hi >= last, ranges):
+        hi = last
+    return lo, hi
+
+
+def _inside_attach_loop(sch, st, consumer, done) -> dict:
+    """Ranges of the loop vars that vary within one iteration of st's attach loop,
+    on the way from consumer up to it; raises if consumer runs outside that loop."""
+    target, ivar = st.attach_stage, st.attach_ivar
+    path = sch.attach_path(consumer, target)
+    pos = target.leaf_iter_vars.index(ivar)
+    if path is None or path[1] < pos:
+        raise ScheduleError(f"compute_at: stage {st.name}, axis {ivar.name}: its consumer "
+                            f"{consumer.name} {_placement(consumer)}, outside loop {ivar.name} "
+                            f"of {target.name}; compute {consumer.name} at or inside that loop "
+                            f"too; loops of {st.name}: {st.loops_str()}")
+    relax = {}
+    for stage in path[0]:
+        relax.update({iv.var: (E.const(0), done[stage].leaf_extent[iv])
+                      for iv in stage.leaf_iter_vars})
+    inner_from = pos + 1
+    relax.update({iv.var: (E.const(0), done[target].leaf_extent[iv])
+                  for iv in target.leaf_iter_vars[inner_from:]})
+    # GPU: shared/global storage spans the thread-bound loops around it (gpu_relax.py).
+    from .passes.gpu_relax import thread_relaxed_ranges
+    relax.update(thread_relaxed_ranges(st, done))
+    return relax
+
+
+def _placement(stage) -> str:
+    if stage.attach_type == "scope":
+        return f"is computed at loop {stage.attach_ivar.name} of {stage.attach_stage.name}"
+    return "is computed at root"
 
 
 def _union(los, his):

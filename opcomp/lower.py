@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from .ir import expr as E
 from .ir import tir as T
-from .infer_bound import infer_bounds
+from .infer_bound import effective_bodies, infer_bounds
 from .schedule.stage import Schedule, ScheduleError
 from .te import PlaceholderOp, Tensor, combine, reduce_identity
 from .ir.visit import rewrite, substitute, walk
@@ -29,8 +29,7 @@ class LowerContext:
 
     def __init__(self, sch: Schedule, args: list, target):
         self.sch, self.target = sch, target
-        self.bodies = {st: _effective_body(sch, st) for st in sch.stages
-                       if not st.is_placeholder and st.attach_type != "inline"}
+        self.bodies = effective_bodies(sch)
         self.bounds = infer_bounds(sch, self.bodies)
         _check_vector_extents(self.bounds)
         self.buffers = {}
@@ -83,18 +82,6 @@ def _alloc_extent(ext: E.Expr) -> E.Expr:
         return ext
     _, hi = const_bound(ext)
     return E.const(hi) if hi is not None else ext
-
-
-def _effective_body(sch: Schedule, st) -> E.Expr:
-    """The stage's body with inlined producers substituted in."""
-    def fn(n):
-        if isinstance(n, E.TensorRead):
-            src = sch.stage_map.get(n.tensor.op)
-            if src is not None and src.attach_type == "inline":
-                inner = _effective_body(sch, src)
-                return substitute(inner, {iv.var: i for iv, i in zip(src.op.axis, n.indices)})
-        return None
-    return rewrite(st.op.body, fn)
 
 
 def _to_loads(e: E.Expr, ctx: LowerContext) -> E.Expr:

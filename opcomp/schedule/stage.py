@@ -286,7 +286,13 @@ class Stage:
 
     # -- placement ----------------------------------------------------------------
     def compute_at(self, parent: "Stage", iv):
-        """Compute this stage inside loop iv of parent, only the region parent needs there."""
+        """Compute this stage inside loop iv of parent, only the region needed there.
+
+        Several consumers are allowed when all of them run inside that loop (parent
+        itself, or stages computed at iv or deeper): the region is the union of what
+        they read, as in TVM.  A consumer that can never get there (one parent does
+        not consume, or an output) is refused here; one still at root when the
+        schedule is lowered is refused then (it may be computed at iv later)."""
         self._check_movable("compute_at")
         if not isinstance(parent, Stage):
             raise self._error("compute_at", iv, f"target must be a stage (s[T]), got {parent!r}")
@@ -299,8 +305,28 @@ class Stage:
             raise self._error("compute_at", iv, f"target stage {parent.name} is inlined")
         if not self.schedule._reads(parent, self):
             raise self._error("compute_at", iv, f"stage {parent.name} does not consume {self.name}")
+        self._check_consumers_can_follow(parent, iv)
         self.attach_type, self.attach_stage, self.attach_ivar = "scope", parent, iv
         self._record("compute_at", target=parent.name, axis=parent.axis_key(iv))
+
+    def _check_consumers_can_follow(self, parent: "Stage", iv):
+        """Every consumer must run inside parent's loop iv (TVM's rule for several
+        consumers).  Those that never can are refused here; one still at root that
+        could be computed there later is checked when the schedule is lowered."""
+        sch = self.schedule
+        for q in sch.consumers(self):
+            if q is parent:
+                continue
+            if not sch._reads(parent, q):
+                raise self._error("compute_at", iv, f"{q.name} also reads {self.name} but can "
+                                  f"never run inside loop {iv.name} of {parent.name} "
+                                  f"({parent.name} does not consume {q.name}); every consumer "
+                                  f"of {self.name} must run inside that loop")
+            if q.is_output:
+                raise self._error("compute_at", iv, f"{q.name} also reads {self.name} but is an "
+                                  f"output, which stays at root, outside loop {iv.name} of "
+                                  f"{parent.name}; every consumer of {self.name} must run "
+                                  "inside that loop")
 
     def compute_inline(self):
         """Substitute this stage's expression into its consumers."""
@@ -397,12 +423,26 @@ class Schedule:
                     todo.append(st.op)
         return False
 
+    def attach_path(self, stage: Stage, target: Stage):
+        """How stage runs inside target's loops: (the stages from stage up to target,
+        target excluded; the position in target's loops where that chain hangs),
+        or None when stage does not run inside target's loops.  target itself is
+        at position len(loops): inside all of them."""
+        chain, pos = [], len(target.leaf_iter_vars)
+        while stage is not target:
+            if stage.attach_type != "scope":
+                return None
+            chain.append(stage)
+            parent = stage.attach_stage
+            stage, pos = parent, parent.leaf_iter_vars.index(stage.attach_ivar)
+        return chain, pos
+
     def consumers(self, producer: Stage) -> list:
         """Stages whose body reads producer directly."""
         return [st for st in self.stages if not st.is_placeholder and
                 any(self.stage_map.get(t.op) is producer for t in st.op.input_tensors)]
 
-    # cache_read / cache_write live in cache.py to keep this module short
+    # cache_read / cache_write (cache_stage.py) and rfactor (rfactor.py) rewrite the graph
     def cache_read(self, tensor, scope: str, readers):
         """A copy of tensor in `scope`, read by `readers` instead of tensor."""
         from .cache_stage import cache_read
@@ -412,6 +452,13 @@ class Schedule:
         """Compute tensor into a `scope` buffer first; tensor's stage becomes a copy."""
         from .cache_stage import cache_write
         return cache_write(self, tensor, scope)
+
+    def rfactor(self, tensor, axis, factor_axis: int = 0):
+        """Factor reduction loop `axis` of tensor out into a new tensor T.rf (returned),
+        where it is a data axis at position factor_axis; tensor's stage becomes the
+        final reduction over it (see rfactor.py)."""
+        from .rfactor import rfactor
+        return rfactor(self, tensor, axis, factor_axis)
 
 
 def create_schedule(outputs) -> Schedule:

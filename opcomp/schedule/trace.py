@@ -20,7 +20,8 @@ import json
 from .stage import ScheduleError
 
 PRIMITIVES = ("split", "fuse", "reorder", "vectorize", "unroll", "parallel", "bind",
-              "compute_at", "compute_inline", "compute_root", "cache_read", "cache_write")
+              "compute_at", "compute_inline", "compute_root", "cache_read", "cache_write",
+              "rfactor")
 
 
 FORMAT, VERSION = "opcomp-trace", 1
@@ -100,13 +101,15 @@ REQUIRED_ARGS = {"split": ("axis",), "fuse": ("axes",), "reorder": ("axes",),
                  "vectorize": ("axis",), "unroll": ("axis",), "parallel": ("axis",),
                  "bind": ("axis", "thread"), "compute_at": ("target", "axis"),
                  "compute_inline": (), "compute_root": (), "cache_read": ("scope", "readers"),
-                 "cache_write": ("scope",)}
+                 "cache_write": ("scope",), "rfactor": ("axis", "factor_axis")}
 OPTIONAL_ARGS = {"split": ("factor", "nparts", "results"), "fuse": ("results",),
-                 "cache_read": ("results",), "cache_write": ("results",)}
-# What each argument must be: a name, a list of names, or an int (or null).
-NAME, NAMES, INT_OR_NULL = "a name (string)", "a list of names", "an integer or null"
+                 "cache_read": ("results",), "cache_write": ("results",), "rfactor": ("results",)}
+# What each argument must be: a name, a list of names, an int, or an int or null.
+NAME, NAMES, INT = "a name (string)", "a list of names", "an integer"
+INT_OR_NULL = "an integer or null"
 ARG_KINDS = {"axis": NAME, "thread": NAME, "target": NAME, "scope": NAME, "axes": NAMES,
-             "readers": NAMES, "results": NAMES, "factor": INT_OR_NULL, "nparts": INT_OR_NULL}
+             "readers": NAMES, "results": NAMES, "factor": INT_OR_NULL, "nparts": INT_OR_NULL,
+             "factor_axis": INT}
 
 
 def check_record(rec, number: int) -> None:
@@ -137,7 +140,9 @@ def _is_kind(value, kind: str) -> bool:
         return isinstance(value, str)
     if kind == NAMES:
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+    if kind == INT_OR_NULL and value is None:
+        return True
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _replica(sch):
@@ -184,3 +189,5 @@ def _replay(sch, rec) -> None:
         sch.cache_read(st.op.output(), args["scope"], readers)
     elif prim == "cache_write":
         sch.cache_write(st.op.output(), args["scope"])
+    elif prim == "rfactor":
+        sch.rfactor(st.op.output(), _axis(st, args["axis"]), args["factor_axis"])

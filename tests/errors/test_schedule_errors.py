@@ -419,12 +419,14 @@ def test_compute_at_placeholder():
 
 
 def test_compute_at_producer_with_other_consumer():
+    """E can never run inside D's loops (D does not read E): refused at the call."""
     A, B, C, D = diamond()
     E = oc.compute((N, N), lambda i, j: B[i, j] * C[i, j], name="E")     # B is read by D and E
     s = oc.create_schedule([D, E])
-    s[B].compute_at(s[D], D.op.axis[0])
-    with unchanged(s), raises("compute_at", "B", "i", "but compute_at needs D to be its only consumer"):
-        oc.lower(s, [A, D, E])
+    with unchanged(s), raises("compute_at", "B", "i", "E also reads B but can never run inside "
+                              "loop i of D (D does not consume E); every consumer of B must run "
+                              "inside that loop"):
+        s[B].compute_at(s[D], D.op.axis[0])
 
 
 def test_split_axis_with_attached_stage():
@@ -760,3 +762,131 @@ def test_trace_of_another_workload_is_refused():
                        r"shapes\)"):
         oc.Trace.from_json(s.trace.to_json()).apply(s2)
     assert len(s2.trace) == 0
+
+
+# -- compute_at with several consumers ---------------------------------------------------
+
+def softmax(rows=8, cols=16):
+    """X -> M = max, E = exp(X - M), S = sum(E), Y = E / S: E is read by S and Y."""
+    X = oc.placeholder((rows, cols), name="X")
+    k1, k2 = oc.reduce_axis(cols, "k1"), oc.reduce_axis(cols, "k2")
+    M = oc.compute((rows,), lambda i: oc.max(X[i, k1], axis=k1), name="M")
+    E = oc.compute((rows, cols), lambda i, j: oc.exp(X[i, j] - M[i]), name="E")
+    S = oc.compute((rows,), lambda i: oc.sum(E[i, k2], axis=k2), name="S")
+    Y = oc.compute((rows, cols), lambda i, j: E[i, j] / S[i], name="Y")
+    return X, M, E, S, Y
+
+
+def test_compute_at_producer_read_by_an_output():
+    """S is an output, so it stays at root: E cannot go inside Y's row loop."""
+    X, M, E, S, Y = softmax()
+    s = oc.create_schedule([S, Y])
+    with unchanged(s), raises("compute_at", "E", "i", "S also reads E but is an output, which "
+                              "stays at root, outside loop i of Y"):
+        s[E].compute_at(s[Y], Y.op.axis[0])
+
+
+def test_compute_at_other_consumer_left_outside_the_loop():
+    """S could still be computed at Y's row loop, so compute_at accepts E there; the
+    schedule as it stands at lowering (S at root) is refused."""
+    X, M, E, S, Y = softmax()
+    s = oc.create_schedule(Y)
+    s[E].compute_at(s[Y], Y.op.axis[0])
+    with unchanged(s), raises("compute_at", "E", "i", "its consumer S is computed at root, "
+                              "outside loop i of Y; compute S at or inside that loop too"):
+        oc.lower(s, [X, Y])
+
+
+# -- rfactor ------------------------------------------------------------------------------
+
+def row_sum(rows=8, cols=16):
+    X = oc.placeholder((rows, cols), name="X")
+    k = oc.reduce_axis(cols, "k")
+    T = oc.compute((rows,), lambda i: oc.sum(X[i, k], axis=k), name="T")
+    return X, T
+
+
+def test_rfactor_not_a_reduction():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("rfactor", "B", "i", "B is not a reduction; rfactor splits a "
+                              "reduction"):
+        s.rfactor(B, B.op.axis[0])
+
+
+def test_rfactor_placeholder():
+    X, T = row_sum()
+    s = oc.create_schedule(T)
+    with unchanged(s), raises("rfactor", "X", "k", "an input placeholder has no loops to schedule"):
+        s.rfactor(X, T.op.reduce_axis[0])
+
+
+def test_rfactor_data_axis():
+    X, T = row_sum()
+    s = oc.create_schedule(T)
+    with unchanged(s), raises("rfactor", "T", "i", "a data axis cannot be factored; give a "
+                              "reduction axis"):
+        s.rfactor(T, T.op.axis[0])
+
+
+def test_rfactor_axis_already_split():
+    X, T = row_sum()
+    s = oc.create_schedule(T)
+    s[T].split(T.op.reduce_axis[0], factor=4)
+    with unchanged(s), raises("rfactor", "T", "k", "axis was already split or fused; use its "
+                              "new axes"):
+        s.rfactor(T, T.op.reduce_axis[0])
+
+
+@pytest.mark.parametrize("factor_axis", ["1", 1.0, True, None])
+def test_rfactor_factor_axis_not_an_int(factor_axis):
+    X, T = row_sum()
+    s = oc.create_schedule(T)
+    with unchanged(s), raises("rfactor", "T", "k", "factor_axis must be an int in [0, 1], "
+                              f"got {factor_axis!r}"):
+        s.rfactor(T, T.op.reduce_axis[0], factor_axis=factor_axis)
+
+
+@pytest.mark.parametrize("factor_axis", [-1, 2])
+def test_rfactor_factor_axis_out_of_range(factor_axis):
+    X, T = row_sum()
+    s = oc.create_schedule(T)
+    with unchanged(s), raises("rfactor", "T", "k", f"factor_axis {factor_axis} is out of range: "
+                              "the factored tensor has 2 axes, so it must be in [0, 1]"):
+        s.rfactor(T, T.op.reduce_axis[0], factor_axis=factor_axis)
+
+
+def test_rfactor_with_a_stage_at_a_reduction_loop():
+    X, T = row_sum()
+    s = oc.create_schedule(T)
+    XL = s.cache_read(X, "local", [T])
+    ko, ki = s[T].split(T.op.reduce_axis[0], factor=4)
+    s[XL].compute_at(s[T], ko)
+    with unchanged(s), raises("rfactor", "T", "k.inner", "stage X.local is computed at reduction "
+                              "loop k.outer, which rfactor moves to T.rf; rfactor before "
+                              "compute_at"):
+        s.rfactor(T, ki)
+
+
+def test_trace_rfactor_without_factor_axis():
+    X, T = row_sum()
+    s = oc.create_schedule(T)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: record 0 (rfactor): missing argument 'factor_axis'")):
+        oc.Trace.from_json('[{"primitive": "rfactor", "stage": "T", "args": {"axis": "k"}}]')
+
+
+def test_trace_rfactor_factor_axis_null():
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: record 0 (rfactor): argument 'factor_axis' must be an integer, got NoneType")):
+        oc.Trace.from_json('[{"primitive": "rfactor", "stage": "T", '
+                           '"args": {"axis": "k", "factor_axis": null}}]')
+
+
+def test_trace_rfactor_invalid_factor_axis():
+    X, T = row_sum()
+    s = oc.create_schedule(T)
+    trace = oc.Trace.from_json('[{"primitive": "rfactor", "stage": "T", '
+                               '"args": {"axis": "k", "factor_axis": 7}}]')
+    with unchanged(s), raises("rfactor", "T", "k", "factor_axis 7 is out of range"):
+        trace.apply(s)

@@ -257,3 +257,18 @@ def test_lower_with_symbolic_shape():
     fn = oc.lower(s, [A, C])
     assert [p.name for p in fn.params] == ["A", "C"]
     assert [v.name for v in fn.size_vars] == ["n", "m"]
+
+
+def test_infer_bound_gives_every_loop_its_range():
+    """TVM's infer_bound: root axes of an attached stage get the region read there."""
+    from opcomp.infer_bound import infer_bound
+    A = oc.placeholder((30,), name="A")
+    B = oc.compute((30,), lambda i: A[i] + 1.0, name="B")
+    C = oc.compute((30,), lambda i: B[i] * 2.0, name="C")
+    s = oc.create_schedule(C)
+    xo, xi = s[C].split(C.op.axis[0], factor=8)
+    s[B].compute_at(s[C], xo)
+    r = infer_bound(s)
+    assert (value(r[C.op.axis[0]].min), value(r[C.op.axis[0]].extent)) == (0, 30)
+    assert (value(r[xo].extent), value(r[xi].extent)) == (4, 8)
+    assert str(r[B.op.axis[0]].min) == str(xo.var * 8) and value(r[B.op.axis[0]].extent) == 8

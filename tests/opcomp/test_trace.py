@@ -184,6 +184,54 @@ def test_round_trip_duplicate_axis_names():
     round_trip([A, D], sch)
 
 
+def row_sum(rows=12, cols=37):
+    X = oc.placeholder((rows, cols), name="X")
+    k = oc.reduce_axis(cols, "k")
+    T = oc.compute((rows,), lambda i: oc.sum(X[i, k], axis=k), name="T")
+    return [X, T]
+
+
+def test_round_trip_rfactor():
+    def sch(s, X, T):
+        ko, ki = s[T].split(T.op.reduce_axis[0], factor=8)
+        TF = s.rfactor(T, ki, factor_axis=1)
+        i, kf = s[TF].op.axis
+        s[TF].reorder(i, s[TF].op.reduce_axis[0], kf)
+        s[TF].vectorize(kf)
+        s[TF].compute_at(s[T], T.op.axis[0])
+        s[T].parallel(T.op.axis[0])
+    s, recs = round_trip(row_sum(), sch)
+    assert recs[1] == {"primitive": "rfactor", "stage": "T",
+                       "args": {"axis": "k.inner", "factor_axis": 1, "results": ["T.rf"]}}
+
+
+def softmax(rows=6, cols=20):
+    X = oc.placeholder((rows, cols), name="X")
+    k1, k2 = oc.reduce_axis(cols, "k1"), oc.reduce_axis(cols, "k2")
+    M = oc.compute((rows,), lambda i: oc.max(X[i, k1], axis=k1), name="M")
+    E = oc.compute((rows, cols), lambda i, j: oc.exp(X[i, j] - M[i]), name="E")
+    S = oc.compute((rows,), lambda i: oc.sum(E[i, k2], axis=k2), name="S")
+    Y = oc.compute((rows, cols), lambda i, j: E[i, j] / S[i], name="Y")
+    return [X, M, E, S, Y]
+
+
+def _fused_softmax(s, X, M, E, S, Y):
+    """Max, exp and sum at the row loop of Y, the two reductions factored by 4."""
+    i = Y.op.axis[0]
+    for T in (M, S):
+        ko, ki = s[T].split(T.op.reduce_axis[0], factor=4)
+        TF = s.rfactor(T, ki, factor_axis=1)
+        s[TF].compute_at(s[Y], i)
+    for T in (M, E, S):
+        s[T].compute_at(s[Y], i)
+    s[Y].parallel(i)
+
+
+def test_round_trip_fused_softmax_with_rfactor():
+    s, recs = round_trip(softmax(), _fused_softmax)
+    assert [r["primitive"] for r in recs].count("rfactor") == 2
+
+
 # -- hostile traces: a tuning log is untrusted input ------------------------------------
 def _rich_schedule():
     """Every kind of record: cache_write, compute_at, split, fuse, reorder, annotations."""
@@ -255,3 +303,25 @@ def test_trace_json_carries_the_workload_and_target_header():
     back = oc.Trace.from_json(json.dumps(data))
     assert back.workload == data["workload"] and back.target == str(target)
     assert back.records == s.trace.records
+
+
+def test_mutated_rfactor_traces_apply_fully_or_raise_and_what_applies_lowers():
+    """The same for rfactor and compute_at with several consumers."""
+    rng = np.random.default_rng(5)
+    args = softmax()
+    good = oc.create_schedule(args[-1])
+    _fused_softmax(good, *args)
+    records = json.loads(good.trace.to_json())["records"]
+    outcomes = {"applied": 0, "refused": 0}
+    for _ in range(200):
+        s = oc.create_schedule(args[-1])
+        before = (state(s), s.trace.to_json())
+        try:
+            oc.Trace.from_json(json.dumps(_mutate(rng, records))).apply(s)
+        except oc.ScheduleError:
+            outcomes["refused"] += 1
+            assert (state(s), s.trace.to_json()) == before
+            continue
+        outcomes["applied"] += 1
+        oc.lower(s, [args[0], args[-1]])
+    assert outcomes["refused"] > 50 and outcomes["applied"] > 10, outcomes

@@ -4,7 +4,7 @@ import pytest
 
 import opcomp as oc
 
-from . import kernels as K
+from tests.cuda import kernels as K
 
 
 def lower_cuda(s, args, target="cuda"):
@@ -48,7 +48,9 @@ def test_shared_buffer_of_symbolic_size():
     s[S].bind(S.op.axis[0], oc.thread_axis("blockIdx.x"))
     s[XS].compute_at(s[S], S.op.axis[0])
     with pytest.raises(oc.ScheduleError, match=r"stage X\.shared, axis -: its shared buffer has "
-                                               r"shape \[1, n\], not a constant size"):
+                       r"shape \[1, n\], not a constant size; a GPU kernel sizes shared "
+                       r"memory at compile time: compute it at a loop whose region is a constant "
+                       r"\(split by a constant factor\)"):
         lower_cuda(s, [X, S])
 
 
@@ -59,7 +61,8 @@ def test_thread_axis_bound_twice():
     yo, xo = local.op.axis
     local.bind(xo, oc.thread_axis("threadIdx.x"))
     with pytest.raises(oc.ScheduleError, match=r"stage C\.local, axis j\.c: threadIdx\.x is bound "
-                                               r"twice"):
+                       r"twice: .* is local to one thread, so the other threads' part would be "
+                       r"lost; do not bind the loops of a local stage"):
         lower_cuda(s, args)
 
 
@@ -76,7 +79,8 @@ def test_one_thread_axis_with_two_extents_in_a_kernel():
     """The A.shared copy binds threadIdx.x to 4 threads while C uses 8."""
     s, args, _ = K.classic_gemm(copy_threads_x=4)
     with pytest.raises(oc.ScheduleError, match=r"threadIdx\.x has extent 4 here but 8 at axis "
-                                               r".* of stage C.*must have equal extents"):
+                       r".* of stage C; loops bound to threadIdx\.x in one kernel must have "
+                       r"equal extents"):
         lower_cuda(s, args)
 
 
@@ -85,7 +89,9 @@ def test_stage_at_root_without_bound_loops():
     B = oc.compute((16,), lambda i: A[i] + 1.0, name="B")
     s = oc.create_schedule(B)
     with pytest.raises(oc.ScheduleError, match=r"stage B, axis i: on a GPU target .* every stage "
-                                               r"computed at root must bind loops"):
+                       r"computed at root must bind loops .*bind\(axis, "
+                       r"oc\.thread_axis\(\"blockIdx\.x\"\)\) \.\.\.\); this one would run "
+                       r"on the host"):
         lower_cuda(s, [A, B])
 
 
@@ -96,7 +102,8 @@ def test_thread_extent_not_a_constant():
     s = oc.create_schedule(B)
     s[B].bind(B.op.axis[0], oc.thread_axis("threadIdx.x"))
     with pytest.raises(oc.ScheduleError, match=r"stage B, axis i: threadIdx\.x has extent n, not "
-                                               r"a constant"):
+                       r"a constant; the threads of a block are fixed at launch: split the axis "
+                       r"by a constant factor and bind the inner part"):
         lower_cuda(s, [A, B])
 
 
@@ -116,5 +123,6 @@ def test_too_many_blocks_in_y():
     s[B].bind(by, oc.thread_axis("blockIdx.y"))
     s[B].bind(tx, oc.thread_axis("threadIdx.x"))
     with pytest.raises(oc.ScheduleError, match=r"stage B, axis i\.outer: blockIdx\.y has 70000 "
-                                               r"blocks, over CUDA's limit of 65535"):
+                       r"blocks, over CUDA's limit of 65535; bind the larger axis to blockIdx\.x "
+                       r"or split it"):
         lower_cuda(s, [A, B])

@@ -1,0 +1,49 @@
+"""A stage's loop relations, read both ways: the extent of every axis (passed
+down from the roots through splits and fuses) and each root's value over the
+leaf loop vars (passed up), with the guards that non-divisible splits need.
+
+    split i (extent 10) by 4 -> i.outer: 3, i.inner: 4;  i = i.outer*4 + i.inner,
+                                guard i.outer*4 + i.inner < 10
+
+Bound inference uses it to emit loops; rfactor uses it to rewrite a
+reduction's body over the loops it factors out.
+"""
+from __future__ import annotations
+
+from ..arith.simplify import simplify
+from ..ir import expr as E
+from .stage import Split
+
+
+def leaf_maps(stage, root_extent: dict) -> tuple:
+    """Extents of all axes (pass down) and root values over leaf vars (pass up)."""
+    extent = dict(root_extent)
+    guards = []
+    for rel in stage.relations:
+        if isinstance(rel, Split):
+            pe = extent[rel.parent]
+            if rel.factor is not None:
+                extent[rel.inner] = rel.factor
+                extent[rel.outer] = simplify((pe + rel.factor - 1) // rel.factor)
+            else:
+                extent[rel.outer] = rel.nparts
+                extent[rel.inner] = simplify((pe + rel.nparts - 1) // rel.nparts)
+        else:
+            extent[rel.fused] = simplify(extent[rel.outer] * extent[rel.inner])
+    value = {iv: iv.var for iv in stage.leaf_iter_vars}
+    for rel in reversed(stage.relations):
+        if isinstance(rel, Split):
+            v = value[rel.outer] * extent[rel.inner] + value[rel.inner]
+            value[rel.parent] = v
+            if not _divides(extent[rel.inner], extent[rel.parent], extent[rel.outer]):
+                guards.append((rel.parent, v))
+        else:
+            ie = extent[rel.inner]
+            value[rel.outer] = value[rel.fused] // ie
+            value[rel.inner] = value[rel.fused] % ie
+    return extent, value, guards
+
+
+def _divides(factor, total, outer) -> bool:
+    prod = simplify(factor * outer - total)
+    return E.is_const(prod, 0)

@@ -1,0 +1,91 @@
+"""Layer norm and RMS norm over the last axis of X (R, L), fused per row.
+
+Algorithm (two passes over the row for the variance, as PyTorch: no
+cancellation between E[x^2] and E[x]^2):
+
+    mu[i]   = (sum over k of X[i, k]) / L
+    var[i]  = (sum over k of (X[i, k] - mu[i])^2) / L
+    rstd[i] = 1 / sqrt(var[i] + eps)
+    Y[i, j] = (X[i, j] - mu[i]) * rstd[i] * gamma[j] + beta[j]       layer_norm
+
+    rstd[i] = 1 / sqrt((sum over k of X[i, k]^2) / L + eps)
+    Y[i, j] = X[i, j] * rstd[i] * gamma[j]                           rms_norm
+
+Schedule, one primitive per line (the same plan as softmax.py):
+- rows are independent: Y's row loop is parallel and every other stage is
+  computed at it, so a row comes from memory once and is re-read from L1;
+- each sum is factored with rfactor into lanes x accumulators partial sums
+  that vector lanes compute side by side, added up at the end of the row;
+- the per-row scalars (mu, rstd) are one-element stages at the row loop, so
+  the division and the square root run once per row, not per element;
+- Y is split by the same lanes x accumulators width and vectorized.
+
+rfactor=False keeps the fusion with plain serial sums (the benchmark's
+reference).
+"""
+from __future__ import annotations
+
+import opcomp as oc
+
+from .softmax import reduce_at_row, row_widths, vectorize_row
+
+
+def layer_norm_compute(R, L, eps=1e-5, dtype="float32"):
+    """X (R, L), gamma (L,), beta (L,) and the stages of layer norm over the last axis."""
+    X = oc.placeholder((R, L), dtype, name="X")
+    gamma = oc.placeholder((L,), dtype, name="gamma")
+    beta = oc.placeholder((L,), dtype, name="beta")
+    k1 = oc.reduce_axis(L, "k1")
+    S = oc.compute((R,), lambda i: oc.sum(X[i, k1], axis=k1), name="S")
+    mu = oc.compute((R,), lambda i: S[i] / L, name="mu")
+    k2 = oc.reduce_axis(L, "k2")
+    Q = oc.compute((R,), lambda i: oc.sum((X[i, k2] - mu[i]) * (X[i, k2] - mu[i]), axis=k2),
+                   name="Q")
+    rstd = oc.compute((R,), lambda i: oc.rsqrt(Q[i] / L + oc.const(eps, dtype)), name="rstd")
+    Y = oc.compute((R, L), lambda i, j: (X[i, j] - mu[i]) * rstd[i] * gamma[j] + beta[j],
+                   name="Y")
+    return X, gamma, beta, S, mu, Q, rstd, Y
+
+
+def layer_norm(R: int, L: int, eps: float = 1e-5, dtype: str = "float32", target="llvm",
+               rfactor: bool = True):
+    """Layer norm over the last axis: returns (schedule, [X (R, L), gamma (L,), beta (L,),
+    Y (R, L)])."""
+    _, width, parallel = row_widths(L, dtype, target)
+    X, gamma, beta, S, mu, Q, rstd, Y = layer_norm_compute(R, L, eps, dtype)
+    s = oc.create_schedule(Y)
+    i = Y.op.axis[0]
+    if parallel and R > 1:
+        s[Y].parallel(i)
+    reduce_at_row(s, S, Y, i, width, rfactor)
+    s[mu].compute_at(s[Y], i)
+    reduce_at_row(s, Q, Y, i, width, rfactor)
+    s[rstd].compute_at(s[Y], i)
+    vectorize_row(s, Y, width)
+    return s, [X, gamma, beta, Y]
+
+
+def rms_norm_compute(R, L, eps=1e-6, dtype="float32"):
+    """X (R, L), gamma (L,) and the stages of RMS norm over the last axis."""
+    X = oc.placeholder((R, L), dtype, name="X")
+    gamma = oc.placeholder((L,), dtype, name="gamma")
+    k = oc.reduce_axis(L, "k")
+    Q = oc.compute((R,), lambda i: oc.sum(X[i, k] * X[i, k], axis=k), name="Q")
+    rstd = oc.compute((R,), lambda i: oc.rsqrt(Q[i] / L + oc.const(eps, dtype)), name="rstd")
+    Y = oc.compute((R, L), lambda i, j: X[i, j] * rstd[i] * gamma[j], name="Y")
+    return X, gamma, Q, rstd, Y
+
+
+def rms_norm(R: int, L: int, eps: float = 1e-6, dtype: str = "float32", target="llvm",
+             rfactor: bool = True):
+    """RMS norm over the last axis: returns (schedule, [X (R, L), gamma (L,), Y (R, L)])."""
+    _, width, parallel = row_widths(L, dtype, target)
+    X, gamma, Q, rstd, Y = rms_norm_compute(R, L, eps, dtype)
+    s = oc.create_schedule(Y)
+    i = Y.op.axis[0]
+    if parallel and R > 1:
+        s[Y].parallel(i)
+    reduce_at_row(s, Q, Y, i, width, rfactor)
+    s[rstd].compute_at(s[Y], i)
+    vectorize_row(s, Y, width)
+    return s, [X, gamma, Y]
