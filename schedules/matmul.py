@@ -1,4 +1,4 @@
-"""Matmul C = A @ B (row-major), with the classic CPU GEMM schedule.
+"""Matmul C = A @ B (row-major): the classic CPU GEMM schedule, as an autotune template.
 
 Algorithm first: B is packed into panels of `bn` columns so the inner loop
 reads it contiguously; C accumulates in a bm x bn register tile.
@@ -15,12 +15,30 @@ Schedule, one primitive per line:
 - k is split and its inner part unrolled;
 - sizes that do not divide the tile are guarded, and loop partitioning moves
   the guards out of the main body.
+
+Knobs (the template "matmul"; its fallback is exactly the schedule above):
+  tile       "BMxBN": the register tile, bn 1 to 4 vectors wide (the packed panel
+             width follows) and bm rows (any: a tail is guarded); only tiles
+             whose accumulators fit the target's vector registers
+  row_block  register tiles per block of rows (the blocks' rows of A stay in cache)
+  tile_k     [-1, bk]: the unrolled k step
+  order      the order of the row-block, panel and tile-row loops
+  fuse       parallelize the outermost loop alone, or fused with the next one
+  unroll_k   unroll the k step or not
+
+    s, args = matmul(1024, 1024, 1024)                   # fallback: the hand schedule
+    with autotune.apply_history_best("tune.jsonl"):
+        s, args = matmul(1024, 1024, 1024)               # the best tuned record
 """
 from __future__ import annotations
 
 import numpy as np
 
 import opcomp as oc
+from autotune import apply_config, get_config, template
+
+ROW_BLOCKS = (1, 2, 4, 8, 16)
+MAX_TILE_ROWS = 12
 
 
 def matmul_compute(M, N, K, bn: int = 32, dtype: str = "float32"):
@@ -45,37 +63,106 @@ def register_tile(dtype: str = "float32", target="llvm") -> dict:
     return {"bm": 8 if count >= 32 else 6, "bn": 2 * lanes, "lanes": lanes}
 
 
-def matmul(M, N, K, dtype: str = "float32", bm: int = None, bn: int = None, bk: int = 4,
-           lanes: int = None, target="llvm"):
-    """The scheduled GEMM: returns (schedule, [A, B, C]).
+def register_tiles(lanes: int, registers: int) -> list:
+    """Register tiles "BMxBN" whose accumulators (bm x bn/lanes vectors), one row of
+    B (bn/lanes vectors) and a broadcast of A fit in `registers` vector registers:
+    a tile that does not fit spills, so it is not worth measuring."""
+    out = []
+    for vectors in (1, 2, 3, 4):
+        for bm in range(1, MAX_TILE_ROWS + 1):
+            if bm * vectors + vectors + 1 <= registers:
+                out.append(f"{bm}x{vectors * lanes}")
+    return out
 
-    bm x bn is the register tile and lanes the vector width; left out, they come
-    from the target's vector registers (register_tile)."""
+
+@template("matmul")
+def matmul_template(M, N, K, dtype: str = "float32", lanes: int = None, registers: int = None,
+                    target="llvm"):
+    """The tunable GEMM (see the module docstring): returns (schedule, [A, B, C]).
+
+    lanes, registers: the vector width and register count the tiles are sized for
+    (default: the target's)."""
+    cfg = get_config()
     tile = register_tile(dtype, target)
-    bm, bn, lanes = bm or tile["bm"], bn or tile["bn"], lanes or tile["lanes"]
+    lanes = lanes or tile["lanes"]
+    regs = registers or oc.Target(target).vector_registers
+    default = f"{tile['bm']}x{2 * lanes}"
+    cfg.define_knob("tile", sorted(set(register_tiles(lanes, regs)) | {default},
+                                   key=_tile_key), default=default)
+    bm, bn = _tile_key(cfg["tile"].val)
     A, B, packed, C = matmul_compute(M, N, K, bn, dtype)
     s = oc.create_schedule(C)
     CC = s.cache_write(C, "local")
     i, j = C.op.axis
-    io, jo, ii, ji = s[C].tile(i, j, bm, bn)
-    s[C].reorder(jo, io, ii, ji)
-    s[C].parallel(jo)
-    jio, jii = s[C].split(ji, factor=lanes)
-    s[C].unroll(ii)
-    s[C].unroll(jio)
-    s[C].vectorize(jii)
-    s[CC].compute_at(s[C], io)
-    ic, jc = s[CC].op.axis
-    (kc,) = s[CC].op.reduce_axis
-    ko, ki = s[CC].split(kc, factor=bk)
-    jco, jci = s[CC].split(jc, factor=lanes)
-    s[CC].reorder(ko, ki, ic, jco, jci)
-    s[CC].unroll(ki)
-    s[CC].unroll(ic)
-    s[CC].unroll(jco)
-    s[CC].vectorize(jci)
-    p, _, c = s[packed].op.axis
-    s[packed].parallel(p)
-    co, ci = s[packed].split(c, factor=lanes)
-    s[packed].vectorize(ci)
+    cfg.define_knob("row_block", list(ROW_BLOCKS))
+    cfg.define_split("tile_k", K, policy="power2", max_factor=16,
+                     default=[-1, min(4, 1 << (K.bit_length() - 1))])
+    ib, rows = s[C].split(i, factor=bm * cfg["row_block"].val)
+    it, ii = s[C].split(rows, factor=bm)
+    jo, ji = s[C].split(j, factor=bn)
+    cfg.define_reorder("order", [ib, jo, it], default=[1, 0, 2])
+    outer = cfg["order"].apply(s, C, [ib, jo, it])
+    s[C].reorder(*outer, ii, ji)
+    cfg.define_knob("fuse", [0, 1])
+    s[C].parallel(s[C].fuse(outer[0], outer[1]) if cfg["fuse"].val else outer[0])
+    _vector_tile(s[C], ii, ji, lanes)
+    s[CC].compute_at(s[C], outer[2])
+    _accumulate(s[CC], cfg, lanes)
+    _pack(s[packed], lanes)
     return s, [A, B, C]
+
+
+def _tile_key(name: str) -> tuple:
+    bm, bn = name.split("x")
+    return int(bm), int(bn)
+
+
+def _vector_tile(stage, rows, cols, lanes: int) -> None:
+    """Rows unrolled, columns split into unrolled vectors."""
+    vo, vi = stage.split(cols, factor=lanes)
+    stage.unroll(rows)
+    stage.unroll(vo)
+    stage.vectorize(vi)
+
+
+def _accumulate(stage, cfg, lanes: int) -> None:
+    """The register tile's k loop: k split by tile_k, the tile inside it."""
+    ic, jc = stage.op.axis
+    (kc,) = stage.op.reduce_axis
+    ko, ki = cfg["tile_k"].apply(None, stage, kc)
+    jco, jci = stage.split(jc, factor=lanes)
+    stage.reorder(ko, ki, ic, jco, jci)
+    cfg.define_knob("unroll_k", [1, 0])
+    if cfg["unroll_k"].val:
+        stage.unroll(ki)
+    stage.unroll(ic)
+    stage.unroll(jco)
+    stage.vectorize(jci)
+
+
+def _pack(stage, lanes: int) -> None:
+    p, _, c = stage.op.axis
+    stage.parallel(p)
+    _, ci = stage.split(c, factor=lanes)
+    stage.vectorize(ci)
+
+
+def matmul(M, N, K, dtype: str = "float32", bm: int = None, bn: int = None, bk: int = None,
+           lanes: int = None, target="llvm"):
+    """The scheduled GEMM: returns (schedule, [A, B, C]).
+
+    Without overrides this is the template under the current dispatch: the
+    best record inside autotune.apply_history_best, else the fallback (the
+    hand schedule for the target).  bm x bn (the register tile), bk (the
+    unrolled k step) and lanes (the vector width) override it; left out, they
+    come from the target's vector registers (register_tile).
+    """
+    if bm is None and bn is None and bk is None:
+        return matmul_template(M, N, K, dtype, lanes, target=target)
+    tile = register_tile(dtype, target)
+    values = {"tile": f"{bm or tile['bm']}x{bn or 2 * (lanes or tile['lanes'])}"}
+    if bk is not None:
+        values["tile_k"] = [-1, bk]
+    # An explicit tile is measured as asked, even one that spills: no register budget.
+    with apply_config(values):
+        return matmul_template(M, N, K, dtype, lanes, registers=1 << 10, target=target)
