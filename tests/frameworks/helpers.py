@@ -18,3 +18,13 @@ def relu_add(dtype="float32"):
     y = oc.placeholder((n,), dtype, name="y")
     z = oc.compute((n,), lambda i: oc.maximum(x[i] + y[i], 0.0), name="z")
     return oc.create_schedule(z), [x, y, z]
+
+
+def skip_without_jax():
+    """Skip when JAX is not installed, without importing it: JAX starts threads, and
+    other tests fork (see tests/frameworks/test_jax.py)."""
+    import importlib.util
+
+    import pytest
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")

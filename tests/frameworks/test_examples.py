@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.frameworks.helpers import skip_without_jax
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
@@ -32,7 +34,7 @@ def test_pytorch_example():
 
 
 def test_jax_example():
-    pytest.importorskip("jax")
+    skip_without_jax()
     assert "relu_add ok" in _run([sys.executable, str(EXAMPLES / "jax_function.py")])
 
 
