@@ -1,14 +1,29 @@
 """The operator library: compute definitions with tuned schedule templates.
 
     import schedules
-    schedules.list_ops()          # ['matmul']
+    schedules.list_ops()          # the op names, sorted: [..., 'matmul', ..., 'softmax', ...]
     s, args = schedules.get("matmul")(M, N, K)
 """
 from __future__ import annotations
 
-from . import matmul
+from . import layer_norm, matmul, softmax
+from . import batch_matmul, conv2d, dense, depthwise, injective, matvec, pool, reduce
 
-_OPS = {"matmul": matmul.matmul}
+_OPS = {"matmul": matmul.matmul,
+        "softmax": softmax.softmax, "log_softmax": softmax.log_softmax,
+        "layer_norm": layer_norm.layer_norm, "rms_norm": layer_norm.rms_norm}
+_OPS.update({
+    "dense": dense.dense, "batch_matmul": batch_matmul.batch_matmul, "matvec": matvec.matvec,
+    "conv2d": conv2d.conv2d, "depthwise_conv2d": depthwise.depthwise_conv2d,
+    "max_pool2d": pool.max_pool2d, "avg_pool2d": pool.avg_pool2d,
+    "sum": reduce.sum_, "mean": reduce.mean, "max": reduce.max_, "min": reduce.min_,
+    "prod": reduce.prod, "argmax": reduce.argmax, "argmin": reduce.argmin,
+    **{name: injective.unary(name) for name in injective.UNARY},
+    **{name: injective.binary(name) for name in injective.BINARY},
+    "transpose": injective.transpose, "pad": injective.pad,
+    "concatenate": injective.concatenate, "cast": injective.cast,
+    "layout_transform": injective.layout_transform,
+})
 
 
 def list_ops() -> list:

@@ -1,0 +1,102 @@
+"""Argument checks shared by the library's ops, and the target facts schedules read.
+
+Every op checks its sizes, dtype and options before it builds anything, and a
+misuse raises OpError (a ValueError) that names the op, the argument, what was
+expected and what came:
+
+    dense: argument K: expected a positive int, got 0
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import opcomp as oc
+
+FLOATS = ("float32", "float64")
+NUMERIC = ("float32", "float64", "int32")
+
+
+class OpError(ValueError):
+    """An op called with a size, dtype or option it does not accept."""
+
+
+def fail(op: str, arg: str, expected: str, got) -> OpError:
+    """The error for one bad argument (raise the result)."""
+    return OpError(f"{op}: argument {arg}: expected {expected}, got {got!r}")
+
+
+def positive(op: str, arg: str, value, minimum: int = 1) -> int:
+    """A size: a Python int >= minimum (1 by default)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise fail(op, arg, f"an int >= {minimum}", value)
+    if value < minimum:
+        raise fail(op, arg, f"an int >= {minimum}", value)
+    return int(value)
+
+
+def shape(op: str, arg: str, value, min_ndim: int = 1) -> tuple:
+    """A shape: a tuple (or list) of positive ints with at least min_ndim entries."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = (value,)
+    if not isinstance(value, (tuple, list)) or len(value) < min_ndim:
+        raise fail(op, arg, f"a tuple of at least {min_ndim} positive ints", value)
+    for v in value:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise fail(op, arg, "a tuple of positive ints", tuple(value))
+    return tuple(int(v) for v in value)
+
+
+def dtype(op: str, value, allowed=NUMERIC, arg: str = "dtype") -> str:
+    """The dtype's name if the op supports it."""
+    try:
+        name = np.dtype(value).name
+    except TypeError:
+        name = None
+    if name not in allowed:
+        raise fail(op, arg, "one of " + ", ".join(allowed), value)
+    return name
+
+
+def choice(op: str, arg: str, value, allowed):
+    """One of a fixed set of option values."""
+    if value not in allowed:
+        raise fail(op, arg, "one of " + ", ".join(repr(a) for a in allowed), value)
+    return value
+
+
+def flag(op: str, arg: str, value) -> bool:
+    """A boolean option."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise fail(op, arg, "True or False", value)
+    return bool(value)
+
+
+def pair(op: str, arg: str, value, minimum: int = 1) -> tuple:
+    """An int or a pair of ints (height, width), each >= minimum."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise fail(op, arg, f"an int or a pair of ints >= {minimum}", value)
+        return positive(op, arg, value[0], minimum), positive(op, arg, value[1], minimum)
+    v = positive(op, arg, value, minimum)
+    return v, v
+
+
+def target(op: str, value) -> "oc.Target":
+    """The resolved CPU target."""
+    try:
+        t = oc.Target(value)
+    except (oc.TargetError, TypeError) as e:
+        raise fail(op, "target", "a CPU target string such as 'llvm'", value) from e
+    if t.kind != "llvm":
+        raise fail(op, "target", "a CPU target (kind 'llvm'); this op has no GPU schedule yet",
+                   str(value))
+    return t
+
+
+def lanes(dtype_: str, tgt) -> int:
+    """Elements of dtype_ in one of the target's vector registers."""
+    return max(1, oc.Target(tgt).vector_bits // (8 * np.dtype(dtype_).itemsize))
+
+
+def zero(dtype_: str):
+    return oc.const(0, dtype_)
