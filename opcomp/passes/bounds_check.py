@@ -80,6 +80,8 @@ def _in_bounds(buf, indices):
 def _wrap(checks, stmt, ranges):
     for path, buf, idx in reversed(checks):
         cond = _in_bounds(buf, idx)
+        if cond is None:               # a 0-d buffer: its one element is always in bounds
+            continue
         if path is not None:
             cond = E.binary("or", E.unary("not", path), cond)
         cond = simplify_expr(cond, ranges)

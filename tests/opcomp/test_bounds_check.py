@@ -77,3 +77,14 @@ def test_checked_build_catches_a_partitioning_bug_that_drops_the_tail_guard(monk
     c = np.full(30, SENTINEL, np.float32)
     with pytest.raises(RuntimeError, match=r"out-of-bounds access"):
         mod(a, c)
+
+
+def test_zero_dimensional_output_builds_checked():
+    A = oc.placeholder((4,), name="A")
+    k = oc.reduce_axis(4, "k")
+    B = oc.compute((), lambda: oc.sum(A[k], axis=k), name="B")
+    mod = oc.build(oc.create_schedule(B), [A, B], bounds_check=True)
+    a = np.arange(1, 5, dtype=np.float32)
+    b = np.empty((), np.float32)
+    mod(a, b)
+    assert b == 10
