@@ -37,7 +37,8 @@ def add_arguments(parser) -> None:
                         help="print the best record's schedule as Python")
 
 
-def _value(text: str):
+def option_value(text: str):
+    """A command-line option value: int, float, true/false/none, else the string."""
     low = text.lower()
     if low in ("true", "false", "none"):
         return {"true": True, "false": False, "none": None}[low]
@@ -49,13 +50,14 @@ def _value(text: str):
     return text
 
 
-def _options(pairs) -> dict:
+def parse_options(pairs) -> dict:
+    """KEY=VALUE strings -> keyword arguments (ValueError names a malformed one)."""
     out = {}
     for pair in pairs or ():
         key, eq, value = pair.partition("=")
         if not eq or not key.isidentifier():
             raise ValueError(f"option {pair!r} must be KEY=VALUE, e.g. dtype=float64")
-        out[key] = _value(value)
+        out[key] = option_value(value)
     return out
 
 
@@ -73,7 +75,7 @@ def run(args) -> int:
     """Tune the op named on the command line; exit status 0 when a configuration ran."""
     from .task import Task
     from .tune import tune
-    options = _options(getattr(args, "option", None))
+    options = parse_options(getattr(args, "option", None))
     if "target" in options:
         raise ValueError("tune: give the target as --target, not -O target=...")
     task = Task(_template_name(args.op), tuple(args.sizes), options, target=args.target)

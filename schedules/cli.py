@@ -25,6 +25,8 @@ import time
 
 import numpy as np
 
+from autotune.cli import parse_options
+
 
 class CLIError(Exception):
     """A failure to report as one line (exit status 1)."""
@@ -46,29 +48,11 @@ def _size_names(fn) -> list:
             and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
-def _value(text: str):
-    """An option value: int, float, true/false/none, else the string itself."""
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low == "none":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def _options(pairs) -> dict:
-    out = {}
-    for pair in pairs or ():
-        key, eq, value = pair.partition("=")
-        if not eq or not key.isidentifier():
-            raise CLIError(f"option {pair!r} must be KEY=VALUE, e.g. dtype=float64")
-        out[key] = _value(value)
-    return out
+    try:
+        return parse_options(pairs)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _instantiate(args, target=None):
