@@ -26,7 +26,8 @@ from opcomp.ir import tir as T
 from opcomp.ir.visit import Functor
 
 C_TYPES = {"bool": "bool", "int8": "int8_t", "int16": "int16_t", "int32": "int",
-           "int64": "int64_t", "uint8": "uint8_t", "float32": "float", "float64": "double"}
+           "int64": "int64_t", "uint8": "uint8_t", "uint16": "uint16_t",
+           "uint32": "uint32_t", "uint64": "uint64_t", "float32": "float", "float64": "double"}
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|", "xor": "^",
           "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _BOOL_OPS = {"and": "&&", "mul": "&&", "min": "&&", "or": "||", "add": "||", "max": "||",

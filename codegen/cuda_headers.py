@@ -34,6 +34,8 @@ PRELUDE = r"""// opcomp_cuda.h: helpers for opcomp's generated CUDA C (NumPy sem
 typedef signed char int8_t;
 typedef short int16_t;
 typedef unsigned char uint8_t;
+typedef unsigned short uint16_t;
+typedef unsigned int uint32_t;
 typedef long long int64_t;
 typedef unsigned long long uint64_t;
 #define INFINITY __int_as_float(0x7f800000)
@@ -76,16 +78,22 @@ OPCOMP_INT_DIVMOD(int8_t)
 OPCOMP_INT_DIVMOD(int16_t)
 OPCOMP_INT_DIVMOD(int)
 OPCOMP_INT_DIVMOD(int64_t)
-OPCOMP_INT_MINMAX(uint8_t)
-OPCOMP_DEVICE uint8_t opcomp_floordiv(uint8_t a, uint8_t b) { return b ? a / b : 0; }
-OPCOMP_DEVICE uint8_t opcomp_floormod(uint8_t a, uint8_t b) { return b ? a % b : 0; }
-OPCOMP_DEVICE uint8_t opcomp_abs(uint8_t a) { return a; }
-OPCOMP_DEVICE uint8_t opcomp_pow(uint8_t a, uint8_t e) {
-  uint8_t r = 1;
-  for (; e; e = (uint8_t)(e >> 1), a = (uint8_t)(a * a))
-    if (e & 1) r = (uint8_t)(r * a);
-  return r;
-}
+// Unsigned: no rounding toward -inf to fix; x / 0 is 0 as in NumPy.
+#define OPCOMP_UINT_OPS(T)                                                     \
+  OPCOMP_INT_MINMAX(T)                                                         \
+  OPCOMP_DEVICE T opcomp_floordiv(T a, T b) { return b ? (T)(a / b) : 0; }     \
+  OPCOMP_DEVICE T opcomp_floormod(T a, T b) { return b ? (T)(a % b) : 0; }     \
+  OPCOMP_DEVICE T opcomp_abs(T a) { return a; }                                \
+  OPCOMP_DEVICE T opcomp_pow(T a, T e) {                                       \
+    T r = 1;                                                                   \
+    for (; e; e = (T)(e >> 1), a = (T)(a * a))                                 \
+      if (e & 1) r = (T)(r * a);                                               \
+    return r;                                                                  \
+  }
+OPCOMP_UINT_OPS(uint8_t)
+OPCOMP_UINT_OPS(uint16_t)
+OPCOMP_UINT_OPS(uint32_t)
+OPCOMP_UINT_OPS(uint64_t)
 
 // np.floor_divide / np.remainder on floats (NumPy's npy_divmod).
 #define OPCOMP_FLOAT_OPS(T, FMOD, FLOOR, COPYSIGN, SQRT, EXP, POW)             \

@@ -197,6 +197,12 @@ class OpsMixin:
             # Like C on x86 (what NumPy runs): convert to int32, then wrap.
             wide = reg_type(dt.with_lanes("int32", lanes_of(v)))
             return self.b.trunc(self.b.fptosi(v, wide), t)
+        if de == "uint32":
+            # Like C on x86-64: through int64, so 2**31..2**32-1 convert exactly.
+            wide = reg_type(dt.with_lanes("int64", lanes_of(v)))
+            return self.b.trunc(self.b.fptosi(v, wide), t)
+        if de == "uint64":
+            return self.b.fptoui(v, t)     # fptosi would be poison from 2**63 up
         return self.b.fptosi(v, t)
 
     def _double_to_half(self, v, t):

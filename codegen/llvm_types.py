@@ -18,7 +18,8 @@ VOID = ir.VoidType()
 
 _SCALAR = {
     "bool": I1, "int8": I8, "uint8": I8, "int16": ir.IntType(16), "int32": I32,
-    "int64": I64, "float16": ir.HalfType(), "float32": ir.FloatType(),
+    "int64": I64, "uint16": ir.IntType(16), "uint32": I32, "uint64": I64,
+    "float16": ir.HalfType(), "float32": ir.FloatType(),
     "float64": ir.DoubleType(),
 }
 

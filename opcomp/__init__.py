@@ -9,7 +9,7 @@
 """
 from .ir.expr import IterVar, Var, const, maximum, minimum, select  # noqa: F401
 from .te import (TensorError, compute, placeholder, reduce_axis, var,  # noqa: F401
-                 Tensor)
+                 size_var, Tensor)
 from .te import sum, prod, max, min  # noqa: F401,A004
 from .intrin import (abs, ceil, erf, exp, floor, log, power, rsqrt,  # noqa: F401,A004
                      sigmoid, sqrt, tanh)

@@ -2,7 +2,7 @@
 
 A dtype is a string: a scalar type ("float32", "int64", "bool") optionally with
 a lane count for vectors ("float32x16").  Supported scalars: bool, int8, int16,
-int32, int64, uint8, float16, float32, float64.
+int32, int64, uint8, uint16, uint32, uint64, float16, float32, float64.
 
 Promotion follows NumPy 2 exactly, because users compare against NumPy:
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SCALARS = ("bool", "int8", "int16", "int32", "int64", "uint8",
+SCALARS = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
            "float16", "float32", "float64")
 
 

@@ -40,6 +40,12 @@ def var(name: str = "n", dtype: str = "int32") -> E.Var:
     return E.Var(name, dtype)
 
 
+def size_var(name: str = "n", dtype: str = "int32") -> E.Var:
+    """TVM's size_var: a var known to be >= 0.  Every opcomp size var already is
+    (it is bound from an array's shape), so this is var."""
+    return var(name, dtype)
+
+
 def _as_extent(value, what: str) -> E.Expr:
     e = E.as_expr(value)
     if not dt.is_int(e.dtype) or dt.lanes(e.dtype) != 1:
@@ -66,7 +72,14 @@ class Operation:
     axis: tuple = ()
     reduce_axis: tuple = ()
 
-    def output(self) -> "Tensor":
+    num_outputs = 1      # tuple-returning computes (several outputs) are not supported yet
+
+    def output(self, index: int = 0) -> "Tensor":
+        """The op's output tensor number index (TVM's op.output(k)); only 0 exists."""
+        if isinstance(index, bool) or not isinstance(index, int) or \
+                not 0 <= index < self.num_outputs:
+            raise TensorError(f"operation {self.name}: output index {index!r} is out of range; "
+                              f"it has {self.num_outputs} output(s)")
         return self._tensor
 
     @property
@@ -112,15 +125,30 @@ class Tensor:
     dtype = property(lambda self: self.op.dtype)
     ndim = property(lambda self: len(self.op.shape))
 
-    def __getitem__(self, indices) -> E.TensorRead:
+    def __getitem__(self, indices):
+        """T[i, j] reads one element; T[i] of a 2-D T is a partial index, so T[i][j]
+        works as in TVM (the partial raises the rank error if used as a value)."""
         if not isinstance(indices, tuple):
             indices = (indices,)
+        if 0 < len(indices) < self.ndim:
+            return PartialIndex(self, tuple(self._index(i) for i in indices))
+        return self._read(indices)
+
+    def __call__(self, *indices) -> E.TensorRead:
+        """T(i, j) is T[i, j] (TVM's call syntax); the index must be complete."""
+        return self._read(indices)
+
+    def _read(self, indices) -> E.TensorRead:
         if len(indices) != self.ndim:
-            raise TensorError(f"tensor {self.name} has {self.ndim} dimensions "
-                              f"{self._shape_str()} but was indexed with {len(indices)} "
-                              f"indices: {self.name}[{', '.join(map(str, indices))}]")
+            raise self._rank_error(indices)
         idx = tuple(self._index(i) for i in indices)
         return E.TensorRead(self, idx, self.dtype)
+
+    def _rank_error(self, indices) -> TensorError:
+        err = TensorError(f"tensor {self.name} has {self.ndim} dimensions "
+                          f"{self._shape_str()} but was indexed with {len(indices)} "
+                          f"indices: {self.name}[{', '.join(map(str, indices))}]")
+        return err          # via a name: the error-site scanner keys this message here
 
     def _index(self, i) -> E.Expr:
         if isinstance(i, (slice, type(Ellipsis))):
@@ -144,6 +172,30 @@ class Tensor:
 
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _no_arith
     __truediv__ = __rtruediv__ = _no_arith
+
+
+class PartialIndex:
+    """T[i] of a tensor of higher rank: waits for the rest of the index (T[i][j])."""
+
+    def __init__(self, tensor: Tensor, indices: tuple):
+        self.tensor, self.indices = tensor, indices
+
+    def __getitem__(self, more):
+        more = more if isinstance(more, tuple) else (more,)
+        return self.tensor[self.indices + more]
+
+    def _as_expr(self):
+        # used as a value while incomplete: the same error as T[i] always gave
+        raise self.tensor._rank_error(self.indices)
+
+    def _no_arith(self, *_):
+        self._as_expr()
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _no_arith
+    __truediv__ = __rtruediv__ = __floordiv__ = __mod__ = __neg__ = _no_arith
+
+    def __repr__(self):
+        return f"{self.tensor.name}[{', '.join(map(str, self.indices))}]"
 
 
 def placeholder(shape, dtype: str = "float32", name: str | None = None) -> Tensor:
@@ -188,7 +240,11 @@ def compute(shape, fcompute, name: str | None = None, tag: str = "") -> Tensor:
     shape = _as_shape(shape, f"compute {name}")
     names = _arg_names(fcompute, len(shape), name)
     axis = tuple(E.IterVar(E.Var(n), E.const(0), s, "data") for n, s in zip(names, shape))
-    body = E.as_expr(fcompute(*[iv.var for iv in axis]))
+    result = fcompute(*[iv.var for iv in axis])
+    if isinstance(result, (tuple, list)):
+        raise TensorError(f"compute {name}: fcompute returned a tuple of {len(result)} values; "
+                          "tuple outputs (multi-output compute) are not supported yet")
+    body = E.as_expr(result)
     _check_body(body, name)
     return ComputeOp(name, tag, axis, body).output()
 

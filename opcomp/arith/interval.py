@@ -47,7 +47,7 @@ def dtype_bound(dtype: str) -> tuple:
     """What a value of dtype can be when nothing else is known.
 
     int32/int64 are unbounded (index arithmetic does not overflow by contract);
-    bool, int8, int16, uint8 are bounded by their dtype; floats unbounded.
+    bool, int8, int16 and the unsigned types are bounded by their dtype; floats unbounded.
     """
     e = dt.element(dtype)
     if e in INDEX_DTYPES or dt.is_float(e):

@@ -24,7 +24,8 @@ from ..ir import expr as E
 from .dlpack import DEVICE_NAMES, KDL_CPU, DLView, device_of
 
 _INT_RANGE = {"int8": 2**7 - 1, "int16": 2**15 - 1, "int32": 2**31 - 1,
-              "int64": 2**63 - 1, "uint8": 2**8 - 1}
+              "int64": 2**63 - 1, "uint8": 2**8 - 1, "uint16": 2**16 - 1,
+              "uint32": 2**32 - 1, "uint64": 2**64 - 1}
 _PY_BINARY = {"add": "({} + {})", "sub": "({} - {})", "mul": "({} * {})",
               "floordiv": "({} // {})", "floormod": "({} % {})",
               "min": "min({}, {})", "max": "max({}, {})"}

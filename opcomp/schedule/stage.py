@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import expr as E
+from .. import dtype as dt
 from .. import te
 from ..workload import workload_key
 
@@ -143,6 +144,7 @@ class Stage:
         parent = self._leaf("split", parent)
         if (factor is None) == (nparts is None):
             raise self._error("split", parent, "give exactly one of factor= or nparts=")
+        factor, nparts = _int_factor(factor), _int_factor(nparts)
         value, what = (factor, "factor") if factor is not None else (nparts, "nparts")
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._error("split", parent, f"{what} must be a positive int, got {value!r}")
@@ -171,6 +173,7 @@ class Stage:
         x, y = self._leaf("tile", x), self._leaf("tile", y)
         if x is y:
             raise self._error("tile", x, "tile needs two different axes")
+        x_factor, y_factor = _int_factor(x_factor), _int_factor(y_factor)
         for iv, f in ((x, x_factor), (y, y_factor)):
             if isinstance(f, bool) or not isinstance(f, int) or f <= 0:
                 raise self._error("tile", iv, f"factor must be a positive int, got {f!r}")
@@ -365,6 +368,14 @@ def check_vector_extent(stage, iv, extent) -> None:
                            "split it first")
 
 
+def _int_factor(value):
+    """An integer Const expression (oc.const(3), as TVM code passes) as its int;
+    anything else unchanged, for the callers' checks to judge."""
+    if isinstance(value, E.Const) and dt.is_int(value.dtype) and dt.lanes(value.dtype) == 1:
+        return value.value
+    return value
+
+
 class Schedule:
     """The stages of a computation, producers first, and the trace of primitives applied."""
 
@@ -373,9 +384,12 @@ class Schedule:
         outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         if not outs:
             raise ScheduleError("create_schedule: needs at least one output tensor")
+        # TVM passes operations (create_schedule(C.op)): take each op's output
+        outs = [t.output(0) if isinstance(t, te.Operation) else t for t in outs]
         for t in outs:
             if not isinstance(t, te.Tensor):
-                raise ScheduleError(f"create_schedule: outputs must be tensors, got {t!r}")
+                raise ScheduleError(f"create_schedule: outputs must be tensors or operations, "
+                                    f"got {t!r}")
         self.outputs = outs
         self.trace = Trace(workload=workload_key(outs))
         self.stages: list = []
@@ -443,6 +457,11 @@ class Schedule:
                 any(self.stage_map.get(t.op) is producer for t in st.op.input_tensors)]
 
     # cache_read / cache_write (cache_stage.py) and rfactor (rfactor.py) rewrite the graph
+    def normalize(self) -> "Schedule":
+        """TVM's normalize (make every loop start at 0): opcomp's loops already do,
+        so this changes nothing, records nothing in the trace, and returns self."""
+        return self
+
     def cache_read(self, tensor, scope: str, readers):
         """A copy of tensor in `scope`, read by `readers` instead of tensor."""
         from .cache_stage import cache_read

@@ -558,7 +558,7 @@ def test_schedule_unknown_tensor():
 def test_create_schedule_non_tensor():
     A, B, C = chain()
     with pytest.raises(oc.ScheduleError, match=re.escape(
-            "create_schedule: outputs must be tensors, got 3")):
+            "create_schedule: outputs must be tensors or operations, got 3")):
         oc.create_schedule([C, 3])
 
 
@@ -890,3 +890,36 @@ def test_trace_rfactor_invalid_factor_axis():
                                '"args": {"axis": "k", "factor_axis": 7}}]')
     with unchanged(s), raises("rfactor", "T", "k", "factor_axis 7 is out of range"):
         trace.apply(s)
+
+
+# -- TVM spellings: oc.const factors are checked like ints ---------------------------------
+
+def test_split_const_factor_zero():
+    A, B, C = matmul()
+    s = oc.create_schedule(C.op)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "split: stage C, axis i: factor must be a positive int, got 0; loops of C: [i, j, k]")):
+        s[C].split(C.op.axis[0], oc.const(0))
+
+
+def test_split_float_const_factor():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "split: stage C, axis i: nparts must be a positive int, got 2.0f; loops of C")):
+        s[C].split(C.op.axis[0], nparts=oc.const(2.0))
+
+
+def test_tile_const_factor_negative():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "tile: stage C, axis j: factor must be a positive int, got -2")):
+        s[C].tile(C.op.axis[0], C.op.axis[1], oc.const(4), oc.const(-2))
+
+
+def test_create_schedule_non_tensor_in_op_list():
+    A, B, C = matmul()
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "create_schedule: outputs must be tensors or operations, got 'C'")):
+        oc.create_schedule([C.op, "C"])

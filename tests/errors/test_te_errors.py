@@ -236,3 +236,51 @@ def test_subtract_bools():
     M = A2("bool")
     with pytest.raises(TypeError, match="bool"):
         M[0, 0] - M[1, 1]
+
+
+# -- TVM spellings ------------------------------------------------------------------------
+
+def test_op_output_index_out_of_range():
+    A = A2()
+    B = oc.compute((4, 8), lambda i, j: A[i, j] * 2.0, name="B")
+    with raises(oc.TensorError, "operation B: output index 1 is out of range; it has 1 output(s)"):
+        B.op.output(1)
+    with raises(oc.TensorError, "operation A: output index -1 is out of range; it has 1 output(s)"):
+        A.op.output(-1)
+
+
+def test_tuple_returning_compute_not_supported_yet():
+    A = A2()
+    with raises(oc.TensorError, "compute B: fcompute returned a tuple of 2 values; "
+                "tuple outputs (multi-output compute) are not supported yet"):
+        oc.compute((4, 8), lambda i, j: (A[i, j], A[i, j] + 1.0), name="B")
+
+
+def test_call_syntax_wrong_number_of_indices():
+    A = A2()
+    with raises(oc.TensorError, "tensor A has 2 dimensions (4, 8) but was indexed with 1 indices: A[i]"):
+        oc.compute((4,), lambda i: A(i), name="B")
+
+
+def test_chained_index_too_many_indices():
+    A = A2()
+    with raises(oc.TensorError, "tensor A has 2 dimensions (4, 8) but was indexed with 3 indices: "
+                "A[i, j, 0]"):
+        oc.compute((4, 8), lambda i, j: A[i][j, 0], name="B")
+
+
+def test_partial_index_used_as_a_value():
+    A = A2()
+    with raises(oc.TensorError, "tensor A has 2 dimensions (4, 8) but was indexed with 1 indices: A[i]"):
+        oc.compute((4,), lambda i: A[i] * 2.0, name="B")
+    with raises(oc.TensorError, "but was indexed with 1 indices: A[i]"):
+        oc.compute((4,), lambda i: 2.0 + A[i], name="B")
+    k = oc.reduce_axis(8, "k")
+    with raises(oc.TensorError, "but was indexed with 1 indices: A[i]"):
+        oc.compute((4,), lambda i: oc.sum(A[i], axis=k), name="B")
+
+
+def test_partial_index_float_index_checked_early():
+    A = A2()
+    with raises(oc.TensorError, "tensor A: index 1.5 has dtype float32; indices must be integers"):
+        A[1.5]
