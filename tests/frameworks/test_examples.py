@@ -33,6 +33,13 @@ def test_pytorch_example():
     assert "relu_add ok" in out
 
 
+def test_torch_module_example():
+    pytest.importorskip("torch")
+    out = _run([sys.executable, str(EXAMPLES / "torch_module.py")],
+               env={"OPCOMP_EXAMPLE_TORCH_BACKEND": "aot_eager"})
+    assert "mlp_head ok" in out
+
+
 def test_jax_example():
     skip_without_jax()
     assert "relu_add ok" in _run([sys.executable, str(EXAMPLES / "jax_function.py")])
