@@ -400,6 +400,9 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
+    except BrokenPipeError:         # `opcomp list | head`: the reader left; not an error
+        sys.stderr.close()
+        return 0
     except Exception as exc:        # noqa: BLE001 -- the command line reports, never dumps
         if args.traceback:
             raise

@@ -123,3 +123,13 @@ def test_malformed_command_line_exits_2():
     res = subprocess.run([sys.executable, "-m", "schedules.cli", "show"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "the following arguments are required: op" in res.stderr
+
+
+def test_output_into_a_closed_pipe_is_not_an_error():
+    import subprocess
+    import sys
+    from pathlib import Path
+    reader = "import subprocess, sys; p = subprocess.Popen([sys.executable, '-m', 'schedules.cli', 'list'], stdout=subprocess.PIPE, stderr=subprocess.PIPE); p.stdout.readline(); p.stdout.close(); err = p.stderr.read(); sys.exit(p.wait() != 0 or bool(err))"
+    done = subprocess.run([sys.executable, "-c", reader], cwd=Path(__file__).resolve().parents[2],
+                          timeout=120)
+    assert done.returncode == 0
