@@ -16,8 +16,6 @@ from opcomp.ir import expr as E
 from opcomp.ir import tir as T
 from opcomp.build import build
 
-# Until codegen/llvm.py (another engineer's) exists there is nothing to build with.
-pytest.importorskip("codegen.llvm", reason="the LLVM backend codegen/llvm.py is not there yet")
 
 _ids = itertools.count()
 N = 16

@@ -17,7 +17,6 @@ import pytest
 from .helpers import unique
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("schedules")
 
 M, K, N = 16, 64, 48            # batch, in_features, out_features
 

@@ -14,8 +14,6 @@ from opcomp.ir import tir as T
 from opcomp.build import build
 from opcomp.runtime.export import ExportError
 
-# Until codegen/llvm.py (another engineer's) exists there is nothing to build with.
-pytest.importorskip("codegen.llvm", reason="the LLVM backend codegen/llvm.py is not there yet")
 
 _ids = itertools.count()
 
