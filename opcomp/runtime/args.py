@@ -264,9 +264,8 @@ class Signature:
                             f"runs on {DEVICE_NAMES[self.device]} (target {self.target}); move "
                             "the tensor to the GPU first (e.g. tensor.cuda())")
 
-    def diagnose(self, arrays) -> dict:
-        """Raise the ArgumentError that explains what is wrong with these arrays; when
-        nothing is, the size variables' values (var -> (value, where it came from))."""
+    def diagnose(self, arrays) -> None:
+        """Raise the ArgumentError that explains why the fast check rejected these arrays."""
         for p, a in zip(self.params, arrays):
             self._check_dtype_rank(p, a)
         values = self._bind(arrays)
@@ -275,7 +274,6 @@ class Signature:
         for p, a in zip(self.params, arrays):
             self._check_layout(p, a)
         self._check_overlap(arrays)
-        return values
 
     def _check_dtype_rank(self, p: ParamSpec, a) -> None:
         if a.dtype != p.np_dtype or not a.dtype.isnative:

@@ -71,33 +71,26 @@ def _dim_json(e):
     raise ExportError(f"shape expression {e} cannot be exported")
 
 
-def metadata(mod) -> dict:
-    """The JSON-able signature of a module: enough to rebuild its argument checks."""
-    sig = mod.signature
-    return _meta(mod.name, mod.target, [(p.name, p.dtype, p.is_output, p.shape)
-                                        for p in sig.params],
-                 sig.size_vars, list(mod._asserts), mod.source("tir"))
+def written_buffers(func: T.PrimFunc) -> set:
+    """The parameter buffers that the function body stores into (its outputs)."""
+    out = set()
+    walk(func.body, lambda n: out.add(n.buffer) if isinstance(n, T.Store) else None)
+    return {b for b in func.params if b in out}
 
 
 def metadata_of(func: T.PrimFunc, target) -> dict:
-    """The JSON-able signature of a lowered function (outputs: the buffers it stores to)."""
-    stored = set()
-    walk(func.body, lambda n: stored.add(n.buffer) if isinstance(n, T.Store) else None)
-    meta = _meta(func.name, target, [(b.name, b.dtype, b in stored, b.shape)
-                                     for b in func.params],
-                 func.size_vars, assert_messages(func), str(func))
+    """The JSON-able signature of a lowered function (outputs: the buffers it stores to):
+    enough to rebuild its argument checks."""
+    outputs = written_buffers(func)
+    meta = {"format": META_FORMAT, "version": META_VERSION, "opcomp": __version__,
+            "name": func.name, "target": str(target),
+            "params": [{"name": b.name, "dtype": b.dtype, "output": b in outputs,
+                        "shape": [_dim_json(x) for x in b.shape]} for b in func.params],
+            "size_vars": [{"name": v.name, "dtype": v.dtype} for v in func.size_vars],
+            "asserts": assert_messages(func), "tir": str(func)}
     if func.attr("emulate"):
         meta["emulate"] = True          # a GPU kernel compiled for this CPU's emulator
     return meta
-
-
-def _meta(name, target, params, size_vars, asserts, tir) -> dict:
-    return {"format": META_FORMAT, "version": META_VERSION, "opcomp": __version__,
-            "name": name, "target": str(target),
-            "params": [{"name": n, "dtype": d, "output": out, "shape": [_dim_json(x) for x in shape]}
-                       for n, d, out, shape in params],
-            "size_vars": [{"name": v.name, "dtype": v.dtype} for v in size_vars],
-            "asserts": list(asserts), "tir": tir}
 
 
 def _bad(msg: str):
@@ -163,10 +156,11 @@ def _c_string(data: bytes) -> str:
 
 
 def _meta_c(mod) -> str:
-    blob = json.dumps(metadata(mod), sort_keys=True).encode()
+    # The artifact carries the signature oc.compile wrote (metadata_of).
+    blob = json.dumps(json.loads(mod.artifact.meta), sort_keys=True).encode()
     return (f"/* opcomp signature metadata for {mod.name}, read by opcomp.load_module */\n"
             f"__attribute__((visibility(\"default\"), used))\n"
-            f"const char opcomp_meta_{mod.name}[] =\n{_c_string(blob)};\n")
+            f"const char {META_SYMBOL.format(name=mod.name)}[] =\n{_c_string(blob)};\n")
 
 
 # -- header --------------------------------------------------------------------
@@ -300,7 +294,7 @@ def _read_meta(lib, path: Path, name) -> dict:
         raise ValueError(f"load_module: {path} has {what}; "
                          + ("pass name=" if names else "was it written by export_library?"))
     try:
-        addr = ctypes.addressof(ctypes.c_char.in_dll(lib, f"opcomp_meta_{names[0]}"))
+        addr = ctypes.addressof(ctypes.c_char.in_dll(lib, META_SYMBOL.format(name=names[0])))
     except ValueError as exc:
         raise ValueError(f"load_module: {path} has no kernel {names[0]!r} ({exc})") from None
     try:

@@ -16,20 +16,12 @@ from __future__ import annotations
 
 from ..abi import OUT_OF_MEMORY
 from ..ir import tir as T
-from ..ir.visit import walk
 from ..passes.bounds_check import assert_messages
 from .args import ParamSpec, Signature
 from .dlpack import KDL_CPU, KDL_CUDA
-from .export import export_library, func_from_metadata
+from .export import export_library, func_from_metadata, written_buffers
 
 __all__ = ["Module", "written_buffers"]
-
-
-def written_buffers(func: T.PrimFunc) -> set:
-    """The parameter buffers that the function body stores into (its outputs)."""
-    out = set()
-    walk(func.body, lambda n: out.add(n.buffer) if isinstance(n, T.Store) else None)
-    return {b for b in func.params if b in out}
 
 
 def signature_of(func: T.PrimFunc, target="llvm", outputs=None) -> Signature:
