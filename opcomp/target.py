@@ -175,10 +175,8 @@ def _cpu_attrs(options: dict, spec: str) -> dict:
     from .backend import get_backend           # the registry; the backend itself loads lazily
     described = get_backend("llvm").describe(options.get("mcpu"), options.get("mattr"))
     attrs = {**host_cores_and_caches(), **described}
+    # -vector-bits narrows the vectors; the register file stays the CPU's.
     attrs.update({k: v for k, v in options.items() if k in _CPU_INT_KEYS})
-    if "vector-registers" not in options and "vector-bits" in options:
-        attrs["vector-registers"] = 32 if options["vector-bits"] >= 512 else \
-            described["vector-registers"]
     return attrs
 
 
