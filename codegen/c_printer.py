@@ -145,9 +145,27 @@ class CPrinter(Functor):
         if e.op in ("min", "max"):
             fn = f"opcomp_f{e.op}" if dt.is_float(d) else f"opcomp_{e.op}"
             return f"{fn}({self.expr(e.a)}, {self.expr(e.b)})"
+        if e.op in ("shl", "shr", "truncdiv", "truncmod"):
+            return self.integer_op(e.op, self.expr(e.a), self.expr(e.b), d)
         text = self.infix(_INFIX[e.op], e.a, e.b, prec if dt.bits(d) >= 32 else 0)
         # C computes int8/int16 in int: narrow the result back (NumPy wraps).
         return text if dt.bits(d) >= 32 or dt.is_float(d) else f"(({c_type(d)})({text}))"
+
+    def integer_op(self, op: str, a: str, b: str, d: str) -> str:
+        """Shifts and C division with NumPy's (LLVM backend's) answers where C has
+        undefined behaviour: an amount outside [0, bits) gives 0 (>> of a negative
+        value: -1), a zero divisor gives 0, INT_MIN / -1 wraps."""
+        t, ut = c_type(d), c_type("u" + d if dt.is_signed(d) else d)
+        bits = dt.bits(d)
+        if op == "shl":
+            return f"((uint64_t)({b}) < {bits} ? ({t})(({ut})({a}) << ({b})) : ({t})0)"
+        if op == "shr":
+            far = f"(({a}) < 0 ? ({t})-1 : ({t})0)" if dt.is_signed(d) else f"({t})0"
+            return f"((uint64_t)({b}) < {bits} ? ({t})(({a}) >> ({b})) : {far})"
+        q = f"({t})(({a}) / ({b}))" if op == "truncdiv" else f"({t})(({a}) % ({b}))"
+        minus1 = (f"({t})(0 - ({ut})({a}))" if op == "truncdiv" else f"({t})0") \
+            if dt.is_signed(d) else q
+        return f"(({b}) == 0 ? ({t})0 : ({b}) == ({t})-1 ? {minus1} : {q})"
 
     def infix(self, op: str, a, b, prec: int) -> str:
         p = _PREC[op]
@@ -194,6 +212,9 @@ class CPrinter(Functor):
             return f"opcomp_{e.name}({', '.join(args)})"
         if e.name in ("floor", "ceil"):
             return args[0]
+        if e.name == "popcount":             # two's complement bits, in the operand's dtype
+            ut = c_type("u" + d if dt.is_signed(d) else d)
+            return f"(({c_type(d)})__builtin_popcountll((unsigned long long)({ut})({args[0]})))"
         raise NotImplementedError(f"C printer: no C form for {e.name}({', '.join(args)})")
 
     def visit_Load(self, e, prec):

@@ -186,6 +186,7 @@ class LLVMBackend:
         """Link the artifact's object code into this process (MCJIT)."""
         if RUNTIME_PARALLEL_FOR.encode() in artifact.object:
             _require_parallel_runtime()
+        _require_extern_symbols(artifact.ir)
         tm = host_target_machine(artifact.target)     # the engine takes ownership
         context = llvm.create_context()
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly("", context=context), tm)
@@ -246,6 +247,17 @@ def _kernel_signature(ref: llvm.ModuleRef) -> tuple:
     fn = exported[0]
     kinds = [str(a.type) for a in fn.arguments]
     return fn.name, kinds.count("ptr"), kinds.count("i64")
+
+
+def _require_extern_symbols(ir_text: str) -> None:
+    """MCJIT binds a missing symbol to address 0 (a crash at the call): refuse first."""
+    from opcomp.abi import extern_symbols
+    _init_llvm()
+    for name in extern_symbols(ir_text):
+        if not llvm.address_of_symbol(name):
+            raise RuntimeError(f"LLVM backend: the kernel calls extern function {name!r}, but no "
+                               "loaded library defines it; load its shared library first "
+                               "with oc.load_library(path)")
 
 
 def _require_parallel_runtime() -> None:

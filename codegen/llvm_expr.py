@@ -8,6 +8,7 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from opcomp import dtype as dt
+from opcomp.abi import EXTERN_META
 from opcomp.ir import expr as E
 
 from .llvm_types import (I1, I32, I64, PTR, const, lanes_of, mem_type, reg_type, scalar_of,
@@ -59,8 +60,57 @@ class ExprMixin:
         return self.unary(e.op, self.expr(e.a), e.dtype)
 
     def _select(self, e):
+        if self._lazy(e):
+            return self._lazy_select(e)
         cond, a, b = self.same_lanes(self.expr(e.cond), self.expr(e.a), self.expr(e.b))
         return self.b.select(cond, a, b)
+
+    # -- lazy selects: an arm that may read out of bounds runs only where taken ---------
+    @staticmethod
+    def _lazy(e) -> bool:
+        """Whether a select must not evaluate an arm it does not take: the CPU tail's
+        mark_lazy_selects (passes/bounds_check.py) marks those whose arms hold a load
+        not proven in bounds."""
+        return e.lazy
+
+    def _lazy_select(self, e):
+        lanes = dt.lanes(e.dtype)
+        cond = self.expr(e.cond)
+        if lanes_of(cond) > 1:
+            return self._masked_select(cond, e, lanes)
+        results = []
+        with self.b.if_else(cond) as (then, otherwise):
+            for arm, block in ((e.a, then), (e.b, otherwise)):
+                with block:
+                    results.append((self.broadcast(self.expr(arm), lanes), self.b.block))
+        phi = self.b.phi(results[0][0].type)
+        for value, block in results:
+            phi.add_incoming(value, block)
+        return phi
+
+    def _masked_select(self, cond, e, lanes):
+        """Vector select: each arm's loads read only the lanes that take that arm
+        (llvm.masked.load / masked.gather), then a lane-wise select."""
+        outer = self._load_mask()
+        taken = cond if outer is None else self.b.and_(outer, cond)
+        not_taken = self.b.xor(cond, const(cond.type, 1))
+        if outer is not None:
+            not_taken = self.b.and_(outer, not_taken)
+        a = self._under_mask(taken, e.a, lanes)
+        b = self._under_mask(not_taken, e.b, lanes)
+        return self.b.select(cond, a, b)
+
+    def _load_mask(self):
+        masks = self.__dict__.get("_masks")
+        return masks[-1] if masks else None
+
+    def _under_mask(self, mask, arm, lanes):
+        masks = self.__dict__.setdefault("_masks", [])
+        masks.append(mask)
+        try:
+            return self.broadcast(self.expr(arm), lanes)
+        finally:
+            masks.pop()
 
     def _cast(self, e):
         return self.cast(self.expr(e.value), e.value.dtype, e.dtype)
@@ -133,6 +183,44 @@ class ExprMixin:
         return self.b.gep(self.buffer_ptr(buf), [idx], source_etype=mem_type(buf.dtype))
 
     def _load(self, e):
+        mask = self._load_mask()
+        if mask is not None:
+            return self._masked_load(e, mask)
+        return self._plain_load(e)
+
+    def _masked_load(self, e, mask):
+        """A load under a vector select arm: only the lanes in mask touch memory."""
+        buf, (index,) = e.buffer, e.indices
+        lanes = dt.lanes(e.dtype)
+        elem = mem_type(buf.dtype)
+        align = dt.itemsize(buf.dtype)
+        if lanes == 1:                # a lane-invariant load: made when any lane needs it
+            anyone = self.call_intrinsic("llvm.vector.reduce.or", [mask], ret=I1,
+                                         overload=(mask.type,))
+            with self.b.if_else(anyone) as (then, otherwise):
+                with then:
+                    value, then_block = self._plain_load(e), self.b.block
+                with otherwise:
+                    other_block = self.b.block
+            phi = self.b.phi(value.type)
+            phi.add_incoming(value, then_block)
+            phi.add_incoming(ir.Constant(value.type, None), other_block)
+            return phi
+        vt = ir.VectorType(elem, lanes)
+        zero = ir.Constant(vt, None)
+        if is_contiguous(index):
+            ptr = self.contiguous_ptr(buf, index)
+            raw = self.call_intrinsic("llvm.masked.load", [ptr, ir.Constant(I32, align), mask, zero],
+                                      ret=vt, overload=(vt, PTR))
+        else:
+            ptrs = self.element_ptr(buf, index)
+            raw = self.call_intrinsic("llvm.masked.gather", [ptrs, ir.Constant(I32, align), mask,
+                                                             zero], ret=vt, overload=(vt, ptrs.type))
+        if dt.is_bool(buf.dtype):
+            return self.b.icmp_unsigned("!=", raw, const(raw.type, 0))
+        return raw
+
+    def _plain_load(self, e):
         buf, (index,) = e.buffer, e.indices
         lanes = dt.lanes(e.dtype)
         elem = mem_type(buf.dtype)
@@ -161,7 +249,32 @@ class ExprMixin:
                                    overload=(value.type, ptrs.type))
 
 
+def _call_extern(self, e):
+    """A call to a C symbol; the symbol is named in module metadata so that loading
+    can check it resolves (MCJIT would bind a missing one to address 0)."""
+    args = [self.expr(a) for a in e.args]
+    ret = ir.IntType(32) if e.dtype == E.HANDLE else reg_type(e.dtype)
+    fnty = ir.FunctionType(ret, [a.type for a in args])
+    fn = self.module.globals.get(e.func)
+    if fn is None:
+        fn = ir.Function(self.module, fnty, e.func)
+        self.module.add_named_metadata(EXTERN_META + e.func,
+                                       [ir.MetaDataString(self.module, e.func)])
+    elif fn.function_type != fnty:
+        raise ValueError(f"LLVM backend: extern function {e.func} is called with argument "
+                         f"types ({', '.join(map(str, fnty.args))}) here and "
+                         f"({', '.join(map(str, fn.function_type.args))}) elsewhere")
+    return self.b.call(fn, args)
+
+
+def _address_of(self, e):
+    """&buffer[offset] (a pointer for an extern call)."""
+    return self.b.gep(self.buffer_ptr(e.buffer), [self.index64(e.offset)],
+                      source_etype=mem_type(e.buffer.dtype))
+
+
 _DISPATCH = {
+    E.CallExtern: _call_extern, E.AddressOf: _address_of,
     E.Const: ExprMixin._const, E.Var: ExprMixin._var, E.Binary: ExprMixin._binary,
     E.Compare: ExprMixin._compare, E.Unary: ExprMixin._unary, E.Select: ExprMixin._select,
     E.Cast: ExprMixin._cast, E.Call: ExprMixin._call, E.Load: ExprMixin._load,

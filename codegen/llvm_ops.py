@@ -85,6 +85,10 @@ class OpsMixin:
             if dt.is_signed(dtype):
                 return self._signed_divmod(op, a, b, b_const)
             return self._unsigned_divmod(op, a, b, b_const)
+        if op in ("shl", "shr"):
+            return self._shift(op, a, b, dtype)
+        if op in ("truncdiv", "truncmod"):
+            return self._truncdiv(op, a, b, dtype, b_const)
         raise TypeError(f"LLVM backend: operator {op} is not supported on {dtype} "
                         "(integer '/' is promoted to float64 by the frontend)")
 
@@ -109,6 +113,41 @@ class OpsMixin:
             q = bld.select(ism1, bld.sub(const(t, 0), a), q)
             q = bld.select(is0, const(t, 0), q)
         return q
+
+    def _shift(self, op, a, b, dtype):
+        """NumPy's << and >>: LLVM makes an amount >= the width poison, NumPy gives 0
+        (>> of a negative signed value: -1, the sign bit shifted all the way)."""
+        bld, t = self.b, a.type
+        width = const(t, scalar_of(t).width)
+        in_range = bld.icmp_unsigned("<", b, width)       # a negative amount is huge unsigned
+        safe = bld.select(in_range, b, const(t, 0))
+        if op == "shl":
+            return bld.select(in_range, bld.shl(a, safe), const(t, 0))
+        if not dt.is_signed(dtype):
+            return bld.select(in_range, bld.lshr(a, safe), const(t, 0))
+        sign = bld.ashr(a, const(t, scalar_of(t).width - 1))
+        return bld.select(in_range, bld.ashr(a, safe), sign)
+
+    def _truncdiv(self, op, a, b, dtype, c):
+        """C's / and % (toward zero); a zero divisor gives 0, INT_MIN / -1 wraps."""
+        bld, t = self.b, a.type
+        if c is not None and c not in (0, -1):
+            if op == "truncdiv":
+                return bld.sdiv(a, b) if dt.is_signed(dtype) else bld.udiv(a, b)
+            return bld.srem(a, b) if dt.is_signed(dtype) else bld.urem(a, b)
+        is0 = bld.icmp_unsigned("==", b, const(t, 0))
+        bad = is0
+        if dt.is_signed(dtype):
+            ism1 = bld.icmp_signed("==", b, const(t, -1))
+            bad = bld.or_(is0, ism1)
+        safe = bld.select(bad, const(t, 1), b)
+        if op == "truncmod":
+            r = bld.srem(a, safe) if dt.is_signed(dtype) else bld.urem(a, safe)
+            return r                  # x % 1 == 0 is the answer for b in {0, -1}
+        q = bld.sdiv(a, safe) if dt.is_signed(dtype) else bld.udiv(a, safe)
+        if dt.is_signed(dtype):
+            q = bld.select(ism1, bld.sub(const(t, 0), a), q)
+        return bld.select(is0, const(t, 0), q)
 
     def _unsigned_divmod(self, op, a, b, c):
         bld, t = self.b, a.type
@@ -247,6 +286,10 @@ class OpsMixin:
             return self._int_pow(args[0], args[1], dtype)
         if name == "abs":
             return self._abs(x, dtype)
+        if name == "popcount":
+            if not dt.is_int(dtype):
+                raise TypeError(f"LLVM backend: popcount needs an integer operand, got {dtype}")
+            return self.call_intrinsic("llvm.ctpop", [x])
         if not dt.is_float(dtype):
             if name in ("floor", "ceil"):
                 return x

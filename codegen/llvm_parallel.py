@@ -62,7 +62,7 @@ class ParallelMixin:
             if isinstance(n, E.Var) and n is not s.var and n in self.env:
                 if not isinstance(self.env[n], ir.Constant):
                     found[n] = None
-            elif isinstance(n, (E.Load, T.Store)) and n.buffer in self.bufs:
+            elif isinstance(n, (E.Load, T.Store, E.AddressOf)) and n.buffer in self.bufs:
                 found[n.buffer] = None
             if isinstance(n, T.Allocate):       # symbolic sizes of inner temporaries
                 walk(n.buffer.shape, visit)

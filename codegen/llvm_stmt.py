@@ -123,7 +123,32 @@ class StmtMixin:
         # serial, vectorized (left over), unrolled with a large or symbolic extent,
         # and parallel loops nested in a parallel body run as plain loops.
         return self.serial_loop(s.var, self.loop_bound(s.min, s.var),
-                                self.loop_bound(s.extent, s.var), s.body)
+                                self.loop_bound(s.extent, s.var), s.body,
+                                metadata=self.loop_metadata(getattr(s, "annotations", ())))
+
+    def loop_metadata(self, annotations):
+        """llvm.loop metadata for a loop's pragma annotations (see schedule/storage.py):
+        "llvm.loop.*" keys pass through, unroll_explicit=False asks LLVM to unroll;
+        other keys are ignored.  None when nothing applies."""
+        items = []
+        for key, value in annotations:
+            if key == "unroll_explicit" and value is False:
+                key, value = "llvm.loop.unroll.enable", None
+            if not key.startswith("llvm.loop."):
+                continue
+            ops = [ir.MetaDataString(self.module, key)]
+            if isinstance(value, bool):
+                ops.append(ir.Constant(ir.IntType(1), int(value)))
+            elif isinstance(value, int):
+                ops.append(ir.Constant(I32, value))
+            elif isinstance(value, str):
+                ops.append(ir.MetaDataString(self.module, value))
+            items.append(self.module.add_metadata(ops))
+        if not items:
+            return None
+        loop_id = self.module.add_metadata([None] + items)
+        loop_id.operands = (loop_id,) + tuple(items)       # a loop ID names itself
+        return loop_id
 
     def loop_bound(self, e, var):
         """A loop min/extent as a value of the loop variable's type."""
@@ -139,8 +164,9 @@ class StmtMixin:
             with bound(self.env, s.var, value):
                 self.stmt(s.body)
 
-    def serial_loop(self, var, lo, extent, body, name=None):
-        """for var in [lo, lo + extent): body  (a counted loop with a phi)."""
+    def serial_loop(self, var, lo, extent, body, name=None, metadata=None):
+        """for var in [lo, lo + extent): body  (a counted loop with a phi); metadata:
+        the llvm.loop node for its back edge, or None."""
         name = name or var.name
         hi = self.b.add(lo, extent)
         pre = self.b.block
@@ -158,7 +184,9 @@ class StmtMixin:
         # nsw: i < hi, so i + 1 cannot wrap; lets LLVM widen the index to i64.
         nxt = self.b.add(i, const(i.type, 1), flags=("nsw",))
         i.add_incoming(nxt, self.b.block)
-        self.b.branch(head)
+        latch = self.b.branch(head)
+        if metadata is not None:
+            latch.set_metadata("llvm.loop", metadata)
         self.b.position_at_end(done)
 
     # -- temporaries -----------------------------------------------------------------
@@ -225,4 +253,5 @@ _DISPATCH = {
     T.Seq: StmtMixin._seq, T.Nop: StmtMixin._nop, T.Barrier: StmtMixin._barrier,
     T.LetStmt: StmtMixin._let, T.IfThenElse: StmtMixin._if, T.Assert: StmtMixin._assert,
     T.Store: StmtMixin._store, T.For: StmtMixin._for, T.Allocate: StmtMixin._allocate,
+    T.Evaluate: lambda self, s: self.expr(s.value),      # a call for its side effects
 }

@@ -11,6 +11,10 @@ from .ir.expr import IterVar, Var, const, maximum, minimum, select  # noqa: F401
 from .te import (TensorError, compute, placeholder, reduce_axis, var,  # noqa: F401
                  size_var, Tensor)
 from .te import sum, prod, max, min  # noqa: F401,A004
+from .te import comm_reducer, min_value, max_value  # noqa: F401
+from .intrin import (floordiv, floormod, truncdiv, truncmod, shift_left, shift_right,  # noqa: F401
+                     bitwise_and, bitwise_or, bitwise_xor, bitwise_not, popcount,
+                     if_then_else)
 from .intrin import (abs, ceil, erf, exp, floor, log, power, rsqrt,  # noqa: F401,A004
                      sigmoid, sqrt, tanh)
 from .schedule import (Schedule, ScheduleError, Stage, Trace, create_schedule,  # noqa: F401
@@ -24,4 +28,24 @@ from .backend import get_backend, register_backend  # noqa: F401
 from .workload import workload_key  # noqa: F401
 from .autodiff import GradientError, gradient  # noqa: F401
 from .frameworks import torch_op  # noqa: F401  (imports torch only when called)
+from .extern import call_extern, decl_buffer, extern, load_library  # noqa: F401
+from .scan import scan  # noqa: F401
+from .packed import call_packed, register_func  # noqa: F401
+from .tensor_intrin import decl_tensor_intrin, get_tensor_intrin  # noqa: F401
 from .version import __version__  # noqa: F401
+# TVM's runtime and container spellings, beside ours (README "TVM spellings")
+from .errors import OpcompError  # noqa: F401
+from .errors import OpcompError as TVMError  # noqa: F401
+from .convert import Map, convert  # noqa: F401
+from .infer_bound import infer_bound as InferBound  # noqa: F401
+from .ir.expr import Expr as PrimExpr  # noqa: F401
+from .ir.visit import substitute  # noqa: F401
+from .schedule.stage import Fuse, Singleton, Split  # noqa: F401
+from .te import ComputeOp, PlaceholderOp  # noqa: F401
+from .runtime import nd  # noqa: F401
+from .runtime.nd import Device, cpu, cuda, device, enabled  # noqa: F401
+from .ir.expr import select as Select  # noqa: F401  (TVM's tir.Select(cond, t, f))
+from .serialize import SerializeError, load_json, save_json  # noqa: F401
+from .op_attrs import tag_scope  # noqa: F401  (TVM: with oc.tag_scope(tag="gemm"))
+from .scan import ScanOp  # noqa: F401  (TVM: one op per scan, value_index per state)
+from .extern import DeclBuffer as Buffer, build_config  # noqa: F401  (TVM's tir.Buffer, build_config)

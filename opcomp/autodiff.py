@@ -34,6 +34,7 @@ touches memory outside its tensor.
 """
 from __future__ import annotations
 
+from .errors import OpcompError
 import math
 
 from . import dtype as dt
@@ -44,7 +45,7 @@ from .ir.visit import substitute, walk
 __all__ = ["gradient", "GradientError"]
 
 
-class GradientError(ValueError):
+class GradientError(OpcompError, ValueError):
     """A gradient that cannot be derived: bad head, integer input, unsupported node."""
 
 
@@ -157,6 +158,9 @@ def _contributions(t, dT, reach):
     """(input tensor, contribution to its adjoint) for each read in t's body."""
     op = t.op
     body = op.body
+    if getattr(op, "num_outputs", 1) > 1 or getattr(body, "init", None) is not None:
+        raise GradientError(f"gradient: {op.name} is a tuple-returning compute or a reduction "
+                            "with init=; gradient does not differentiate those yet")
     if isinstance(body, E.Reduce):
         source, cond, combiner, svars = body.source, body.condition, body.combiner, \
             op.axis + tuple(body.axes)

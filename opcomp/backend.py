@@ -28,6 +28,13 @@ from __future__ import annotations
 import importlib
 from typing import Protocol, runtime_checkable
 
+from .errors import OpcompError
+
+
+class ExportError(OpcompError, RuntimeError):
+    """A library could not be written (no C compiler, link failure, bad name, or a
+    module its backend cannot export)."""
+
 BACKEND_MODULES = {"llvm": "codegen.llvm", "cuda": "codegen.cuda"}
 _BACKENDS: dict = {}
 

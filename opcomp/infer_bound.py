@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .convert import Map
 from .ir import expr as E
 from .arith.interval import prove, symbolic_bound
 from .schedule.relations import leaf_maps
@@ -51,7 +52,7 @@ class Range:
     extent: E.Expr
 
 
-def infer_bound(sch) -> dict:
+def infer_bound(sch) -> "Map":
     """Every loop variable of every stage that gets loops -> its Range (TVM's spelling).
 
     Root axes of a stage computed at another get the region its consumers read
@@ -63,7 +64,7 @@ def infer_bound(sch) -> dict:
                 out[iv] = Range(b.root_min[iv], b.root_extent[iv])
             elif iv in b.leaf_extent:
                 out[iv] = Range(E.const(0, iv.var.dtype), b.leaf_extent[iv])
-    return out
+    return Map(out)
 
 
 def effective_bodies(sch) -> dict:
@@ -80,6 +81,8 @@ def _effective_body(sch, st) -> E.Expr:
                 inner = _effective_body(sch, src)
                 return substitute(inner, {iv.var: i for iv, i in zip(src.op.axis, n.indices)})
         return None
+    if getattr(st.op, "num_outputs", 1) > 1:       # a tuple-returning compute: every body
+        return tuple(rewrite(b, fn) for b in st.op.bodies)
     return rewrite(st.op.body, fn)
 
 
@@ -101,6 +104,8 @@ def _stage_bounds(sch, st, done: dict, bodies: dict) -> StageBounds:
         region = _region(sch, st, done, bodies)
         for iv, (lo, ext) in zip(st.op.axis, region):
             rmin[iv], rext[iv] = lo, ext
+    if st.attach_type == "scan":          # one step of a scan's update (scan.py)
+        st.attach_stage.op.restrict_update(st, rmin, rext)
     extent, value, split_guards = leaf_maps(st, rext)
     guards = [simplify(v < extent[iv]) for iv, v in split_guards]
     for iv in roots:

@@ -20,6 +20,7 @@ cache sizes of the host come from the operating system.
 """
 from __future__ import annotations
 
+from .errors import OpcompError
 import functools
 import os
 from pathlib import Path
@@ -47,7 +48,7 @@ _CUDA_COMMON = {"warp-size": 32, "max-threads-per-block": 1024,
 DEFAULT_CUDA_ARCH = "sm_90"
 
 
-class TargetError(ValueError):
+class TargetError(OpcompError, ValueError):
     """A target string that cannot be parsed or describes no known hardware."""
 
 
@@ -104,6 +105,11 @@ class Target:
     @property
     def cache_bytes(self) -> dict:
         return {k: self._attrs[k] for k in ("l1", "l2", "l3") if k in self._attrs}
+
+    @property
+    def keys(self) -> tuple:
+        """The device classes this target belongs to, as TVM's Target.keys: ("cpu",) or ("cuda", "gpu")."""
+        return ("cpu",) if self.kind == "llvm" else ("cuda", "gpu")
 
     @property
     def brief(self) -> str:

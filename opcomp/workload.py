@@ -59,7 +59,12 @@ class _Describer:
         if isinstance(op, ComputeOp):
             self.axis_vars.update(iv.var for iv in op.axis + tuple(op.reduce_axis))
             axes = [self.itervar(iv) for iv in op.axis]
+            if op.num_outputs > 1:          # a tuple-returning compute: every body
+                return ["compute", shape, op.dtype, op.tag, axes,
+                        [self.expr(b) for b in op.bodies]]
             return ["compute", shape, op.dtype, op.tag, axes, self.expr(op.body)]
+        if hasattr(op, "describe_for_key"):      # extern and scan operations
+            return op.describe_for_key(self)
         raise TypeError(f"workload_key: unknown operation {op!r}")
 
     def itervar(self, iv) -> list:
@@ -77,11 +82,15 @@ class _Describer:
         if isinstance(e, E.Const):
             return ["const", repr(e.value), e.dtype]
         if isinstance(e, E.TensorRead):
-            return ["read", self.ops[e.tensor.op], [self.expr(i) for i in e.indices], e.dtype]
+            read = ["read", self.ops[e.tensor.op], [self.expr(i) for i in e.indices], e.dtype]
+            return read + [e.tensor.value_index] if e.tensor.value_index else read
         if isinstance(e, E.IterVar):
             return self.itervar(e)
         if isinstance(e, E.Node):
-            return [type(e).__name__] + [self.field(getattr(e, f)) for f in E.field_names(e)]
+            names = E.field_names(e)
+            if isinstance(e, E.Reduce) and e.init is None and e.value_index == 0:
+                names = names[:5]       # keys made before init= and tuple reducers stay valid
+            return [type(e).__name__] + [self.field(getattr(e, f)) for f in names]
         return self.field(e)
 
     def field(self, v):

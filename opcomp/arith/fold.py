@@ -52,9 +52,36 @@ def _fmod(a, b):
     return a % b if b else 0
 
 
+def _tdiv(a, b):
+    """C's / (toward zero); x / 0 == 0.  Wrapping (INT_MIN / -1) is the caller's."""
+    if not b:
+        return 0
+    q = abs(a) // abs(b)
+    return q if (a < 0) == (b < 0) else -q
+
+
+def _tmod(a, b):
+    return a - b * _tdiv(a, b) if b else 0
+
+
+def shift_left(a: int, b: int, dtype: str) -> int:
+    """NumPy's <<: an amount outside [0, bits) gives 0."""
+    return wrap_int(a << b, dtype) if 0 <= b < dt.bits(dtype) else 0
+
+
+def shift_right(a: int, b: int, dtype: str) -> int:
+    """NumPy's >>: arithmetic on signed values; an amount outside [0, bits) gives
+    0, or -1 for a negative value."""
+    if 0 <= b < dt.bits(dtype):
+        return a >> b
+    return -1 if a < 0 else 0
+
+
 _INT_OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
             "floordiv": _fdiv, "floormod": _fmod, "min": min, "max": max,
-            "and": operator.and_, "or": operator.or_, "xor": operator.xor}
+            "and": operator.and_, "or": operator.or_, "xor": operator.xor,
+            "truncdiv": _tdiv, "truncmod": _tmod}
+_SHIFTS = {"shl": shift_left, "shr": shift_right}
 # NumPy's bool arithmetic is logical: + is or, * is and; - raises.
 _BOOL_OPS = {"add": operator.or_, "mul": operator.and_, "min": operator.and_,
              "max": operator.or_, "and": operator.and_, "or": operator.or_,
@@ -76,6 +103,8 @@ def fold_binary(op: str, a, b, dtype: str):
         fn = _BOOL_OPS.get(op)
         return None if fn is None else bool(fn(bool(a), bool(b)))
     if dt.is_int(dtype):
+        if op in _SHIFTS:
+            return wrap_int(_SHIFTS[op](int(a), int(b), dtype), dtype)
         fn = _INT_OPS.get(op)
         return None if fn is None else wrap_int(fn(int(a), int(b)), dtype)
     fn = _FLOAT_OPS.get(op)
@@ -143,6 +172,8 @@ def fold_call(name: str, args: tuple, dtype: str):
     if dt.is_int(dtype):
         if name == "pow":
             return wrap_int(int_power(int(args[0]), int(args[1]), dtype), dtype)
+        if name == "popcount":
+            return wrap_int(bin(int(args[0]) % (1 << dt.bits(dtype))).count("1"), dtype)
         return wrap_int(abs(int(args[0])), dtype) if name == "abs" else None
     if not dt.is_float(dtype):
         return None

@@ -3,13 +3,15 @@
     Expr := Const(value, dtype)              a literal
           | Var(name, dtype)                 a size or loop variable (identity)
           | Binary(op, a, b, dtype)          add sub mul div floordiv floormod
-                                             min max and or xor
+                                             truncdiv truncmod min max
+                                             and or xor shl shr (integers: bitwise)
           | Unary(op, a, dtype)              neg not
           | Compare(op, a, b, dtype)         eq ne lt le gt ge  -> bool
-          | Select(cond, a, b, dtype)        cond ? a : b (both evaluated)
+          | Select(cond, a, b, dtype)        cond ? a : b; an arm that may read out of
+                                             bounds is evaluated only where taken
           | Cast(value, dtype)
           | Call(name, args, dtype)          exp log sqrt rsqrt tanh erf sigmoid
-                                             abs floor ceil pow
+                                             abs floor ceil pow popcount
           | TensorRead(tensor, indices, dtype)   element of a te tensor
           | Load(buffer, indices, dtype)     element of a loop-IR buffer
           | Reduce(combiner, source, axes, condition, dtype)
@@ -22,12 +24,21 @@ needs); its truth value is structural equality, so nodes work as dict keys.
 """
 from __future__ import annotations
 
+from ..errors import OpcompError
 from dataclasses import dataclass, fields
 from typing import Optional
 
 import numpy as np
 
 from .. import dtype as dt
+
+
+class TensorError(OpcompError, ValueError):
+    """Invalid tensor-expression definition."""
+
+
+class OperandTypeError(TensorError, TypeError):
+    """An operator applied to a dtype it is not defined on (a bitwise op on floats)."""
 
 
 class Node:
@@ -96,6 +107,10 @@ class Expr(Node):
     def __ror__(self, o): return binary("or", o, self)
     def __xor__(self, o): return binary("xor", self, o)
     def __rxor__(self, o): return binary("xor", o, self)
+    def __lshift__(self, o): return binary("shl", self, o)
+    def __rlshift__(self, o): return binary("shl", o, self)
+    def __rshift__(self, o): return binary("shr", self, o)
+    def __rrshift__(self, o): return binary("shr", o, self)
 
     # comparisons ------------------------------------------------------------
     def __lt__(self, o): return compare("lt", self, o)
@@ -173,10 +188,13 @@ class Compare(Expr):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Select(Expr):
+    """cond ? a : b.  lazy: evaluate only the arm taken (set by the CPU tail's
+    mark_lazy_selects where an arm holds a load not proven in bounds)."""
     cond: Expr
     a: Expr
     b: Expr
     dtype: str
+    lazy: bool = False
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -208,11 +226,33 @@ class Load(Expr):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Reduce(Expr):
-    combiner: str          # sum | prod | max | min
-    source: Expr
+    combiner: object       # sum | prod | max | min, or a CommReducer (te.comm_reducer)
+    source: Expr           # this result's input (a tuple reducer: input value_index)
     axes: tuple            # IterVars
     condition: Optional[Expr]
     dtype: str
+    value_index: int = 0   # which result of a tuple reducer this node is
+    init: Optional[Expr] = None   # replaces the identity as the starting value
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class CommReducer(Node):
+    """A user-defined commutative reduction (TVM's comm_reducer) over n values:
+    combine(lhs, rhs) = result (tuples of n), starting from identity (n values).
+
+        argmax: lhs (i0, v0), rhs (i1, v1) -> result (select(v1 > v0, i1, i0), max(v0, v1)),
+                identity (-1, lowest value)
+    """
+    name: str
+    lhs: tuple             # Vars: the accumulated values
+    rhs: tuple             # Vars: the incoming values
+    result: tuple          # Exprs over lhs and rhs
+    identity: tuple        # Exprs (constants)
+
+    def __str__(self):
+        return self.name
+
+    __repr__ = __str__
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -237,6 +277,18 @@ class IterVar(Node):
     min: Expr
     extent: Expr
     kind: str = "data"      # data | reduce
+
+    # TVM's IterVar type codes, as Stage.iter_var_attrs[iv].iter_type reports them
+    # (class constants, not fields).
+    DataPar = 0
+    ThreadIndex = 1
+    CommReduce = 2
+    Ordered = 3
+    Opaque = 4
+    Unrolled = 5
+    Vectorized = 6
+    Parallelized = 7
+    Tensorized = 8
 
     def __hash__(self):
         return id(self)
@@ -265,6 +317,8 @@ MATH_UNARY = ("exp", "log", "sqrt", "rsqrt", "tanh", "erf", "sigmoid",
               "abs", "floor", "ceil")
 FLOAT_ONLY = ("exp", "log", "sqrt", "rsqrt", "tanh", "erf", "sigmoid", "floor", "ceil")
 BITWISE = ("and", "or", "xor")
+# Integer-only operators: bool operands compute in int8 (NumPy's choice for bool << bool).
+INT_ONLY = ("shl", "shr", "truncdiv", "truncmod")
 
 
 def const(value, dtype=None) -> Const:
@@ -336,12 +390,13 @@ def binary(op: str, a, b) -> Expr:
     a, b = _unify(a, b, op)
     if op == "div" and not dt.is_float(a.dtype):
         a, b = cast(a, dt.with_lanes("float64", dt.lanes(a.dtype))), cast(b, dt.with_lanes("float64", dt.lanes(b.dtype)))
-    if op in BITWISE and dt.is_float(a.dtype):
-        raise TypeError(f"operator {op} needs integer or bool operands, got {a.dtype}")
+    if op in BITWISE + INT_ONLY and dt.is_float(a.dtype):
+        raise _operand_error(f"operator {op} needs integer or bool operands, got {a.dtype}")
     if op == "sub" and dt.is_bool(a.dtype):
         raise TypeError("operator - is not defined for bool operands (NumPy refuses it too); use ^")
-    if op in ("floordiv", "floormod") and dt.is_bool(a.dtype):
-        a, b = cast(a, "int8"), cast(b, "int8")
+    if op in ("floordiv", "floormod") + INT_ONLY and dt.is_bool(a.dtype):
+        a, b = cast(a, dt.with_lanes("int8", dt.lanes(a.dtype))), \
+            cast(b, dt.with_lanes("int8", dt.lanes(b.dtype)))
     return Binary(op, a, b, a.dtype)
 
 
@@ -354,10 +409,25 @@ def compare(op: str, a, b) -> Compare:
 def unary(op: str, a) -> Expr:
     a = as_expr(a)
     if op == "not" and dt.is_float(a.dtype):
-        raise TypeError(f"operator ~ needs an integer or bool operand, got {a.dtype}")
+        raise _operand_error(f"operator ~ needs an integer or bool operand, got {a.dtype}")
     if op == "neg" and dt.is_bool(a.dtype):
         raise TypeError("operator - is not defined for bool; use ~")
     return Unary(op, a, a.dtype)
+
+
+def _operand_error(message: str) -> OperandTypeError:
+    return OperandTypeError(message)
+
+
+def popcount(a) -> Expr:
+    """The number of set bits of each element, in its own dtype (two's complement
+    for negative values; bool counts as int8)."""
+    a = as_expr(a)
+    if dt.is_float(a.dtype):
+        raise _operand_error(f"popcount needs an integer operand, got {a.dtype}")
+    if dt.is_bool(a.dtype):
+        a = cast(a, dt.with_lanes("int8", dt.lanes(a.dtype)))
+    return Call("popcount", (a,), a.dtype)
 
 
 def cast(a, dtype: str) -> Expr:
@@ -429,6 +499,24 @@ def is_const(e, value=None) -> bool:
     return isinstance(e, Const) and (value is None or e.value == value)
 
 
+def _defer_to_tensor(method):
+    """Expr <op> Tensor: let the Tensor's reflected operator build a tensor (TVM's te
+    tensor overloads, opcomp/tensor_arith.py)."""
+    def deferring(self, other):
+        if getattr(other, "_tensor_arith", False):
+            return NotImplemented
+        return method(self, other)
+    deferring.__name__ = method.__name__
+    return deferring
+
+
+for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
+              "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__",
+              "__rmod__"):
+    if hasattr(Expr, _name):
+        setattr(Expr, _name, _defer_to_tensor(getattr(Expr, _name)))
+
+
 def _delegate(name):
     def method(self, *other):
         return getattr(self.var, name)(*other)
@@ -440,6 +528,34 @@ def _delegate(name):
 # == and != stay identity comparisons: axes are dict keys throughout schedules.
 for _name in ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__",
               "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__",
-              "__rmod__", "__neg__", "__lt__", "__le__", "__gt__", "__ge__", "astype"):
+              "__rmod__", "__neg__", "__lt__", "__le__", "__gt__", "__ge__", "astype",
+              "__lshift__", "__rlshift__", "__rshift__", "__rrshift__", "__and__", "__rand__",
+              "__or__", "__ror__", "__xor__", "__rxor__", "__invert__"):
     setattr(IterVar, _name, _delegate(_name))
 IterVar.dtype = property(lambda self: self.var.dtype)
+
+
+# ---------------------------------------------------------------------------
+# escapes to other code: calls to C functions and pointers into buffers
+# (extern stages and tensorize; see opcomp/extern.py)
+# ---------------------------------------------------------------------------
+
+HANDLE = "handle"      # the dtype of a pointer (never a tensor element type)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class CallExtern(Expr):
+    """func(args...) on a C symbol (TVM's call_extern).  Arguments are scalars
+    or pointers (AddressOf); dtype is the C return type."""
+    func: str
+    args: tuple
+    dtype: str
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class AddressOf(Expr):
+    """&buffer[offset]: a pointer to the element `offset` of a buffer, counted in
+    storage (row-major) order; dtype is "handle"."""
+    buffer: object
+    offset: Expr
+    dtype: str = HANDLE

@@ -69,13 +69,20 @@ class ExprPrinter(Functor):
         return f"{'-' if e.op == 'neg' else '!'}{expr_str(e.a, 9)}"
 
     def visit_Select(self, e, prec):
-        return f"select({expr_str(e.cond)}, {expr_str(e.a)}, {expr_str(e.b)})"
+        name = "if_then_else" if e.lazy else "select"
+        return f"{name}({expr_str(e.cond)}, {expr_str(e.a)}, {expr_str(e.b)})"
 
     def visit_Cast(self, e, prec):
         return f"{e.dtype}({expr_str(e.value)})"
 
     def visit_Call(self, e, prec):
         return f"{e.name}({', '.join(expr_str(a) for a in e.args)})"
+
+    def visit_CallExtern(self, e, prec):
+        return f"call_extern {e.func}({', '.join(expr_str(a) for a in e.args)})"
+
+    def visit_AddressOf(self, e, prec):
+        return f"&{e.buffer.name}[{expr_str(e.offset)}]"
 
     def visit_TensorRead(self, e, prec):
         return f"{e.tensor.name}[{_indices(e.indices)}]"
@@ -163,6 +170,9 @@ class StmtPrinter(Functor):
 
     def visit_Barrier(self, s, ind, out):
         out.append(f"{ind}barrier()")
+
+    def visit_Evaluate(self, s, ind, out):
+        out.append(f"{ind}{expr_str(s.value)}")
 
     def visit_Nop(self, s, ind, out):
         out.append(f"{ind}pass")

@@ -65,6 +65,9 @@ class For(Stmt):
     kind: str
     body: Stmt
     thread: Optional[str] = None
+    # (key, value) pairs from s[T].pragma(...): hints a backend may read (the LLVM
+    # backend turns "llvm.loop.*" keys and unroll_explicit=False into loop metadata)
+    annotations: tuple = ()
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -146,3 +149,9 @@ def seq(*stmts) -> Stmt:
     if not flat:
         return Nop()
     return flat[0] if len(flat) == 1 else Seq(tuple(flat))
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Evaluate(Stmt):
+    """Evaluate an expression for its side effects (a call to a C function)."""
+    value: Expr

@@ -3,7 +3,7 @@
 A target's pipeline is the common passes, then its kind's tail:
 
     COMMON       simplify, partition_loops, simplify_partitioned, bounds_check
-    TAILS["llvm"]  flatten_storage, vectorize_loops
+    TAILS["llvm"]  flatten_storage, vectorize_loops, mark_lazy_selects
     TAILS["cuda"]  split_host_device, hoist_allocations, pad_register_loops, tree_reductions,
                    insert_barriers, flatten_storage, vectorize_gpu
 
@@ -17,7 +17,7 @@ import os
 
 from ..ir import tir as T
 from ..arith.simplify import simplify
-from .bounds_check import insert_bounds_checks
+from .bounds_check import insert_bounds_checks, mark_lazy_selects
 from .flatten import flatten_storage
 from .gpu_kernels import split_host_device
 from .gpu_reduce import tree_reductions
@@ -49,6 +49,7 @@ TAILS = {
     "llvm": (
         ("flatten_storage", flatten_storage),
         ("vectorize_loops", vectorize_loops),
+        ("mark_lazy_selects", mark_lazy_selects),
     ),
     # The GPU tail: kernels in launch form (thread loops -> hardware indices,
     # limits checked), shared/local buffers hoisted to the kernel top, register

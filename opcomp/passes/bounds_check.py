@@ -17,7 +17,8 @@ from ..ir import expr as E
 from ..ir import tir as T
 from ..ir.printer import expr_str
 from ..arith.simplify import simplify_expr
-from ..ir.visit import Mutator, Visitor, map_children
+from ..arith.interval import prove
+from ..ir.visit import Mutator, Visitor, map_children, walk
 
 
 def insert_bounds_checks(func: T.PrimFunc) -> T.PrimFunc:
@@ -112,3 +113,111 @@ def assert_messages(func: T.PrimFunc) -> list:
     collect = _AssertMessages()
     collect.visit(func.body)
     return collect.messages
+
+
+# -- selects whose arms may read out of bounds ---------------------------------------
+# A select arm is evaluated only where taken (see expr.Select): select(i > 0, A[i - 1], 0)
+# must not read A[-1].  The backends evaluate a select lazily (a branch, or masked
+# loads for vectors) unless every load in its arms is provably in bounds, where the
+# cheap branchless select is kept.
+
+def mark_lazy_selects(func: T.PrimFunc) -> T.PrimFunc:
+    """Mark the selects whose arms may read out of bounds lazy, so that the backend
+    evaluates only the arm taken (a branch, or masked loads in vector code).
+
+    for i in range(100): B[i] = select(i > 0, A[i - 1], 0.0f)
+      ->  for i in range(100): B[i] = if_then_else(i > 0, A[i - 1], 0.0f)
+    for i in range(100): B[i] = select(i < 50, A[i], C[i])      (unchanged: both in bounds)
+    """
+    seen, unsafe = _select_safety(func)
+    if not unsafe:
+        return func
+
+    def mark(n):
+        n2 = map_children(n, mark)
+        if isinstance(n, E.Select) and id(n) in unsafe:
+            return replace(n2, lazy=True)
+        return n2
+    return replace(func, body=mark(func.body))
+
+
+def _select_safety(func: T.PrimFunc) -> tuple:
+    finder = _SafeSelects()
+    ranges = {v: (E.const(0, v.dtype), E.const(2**31 - 1, v.dtype)) for v in func.size_vars}
+    finder.visit(func.body, ranges)
+    return finder.seen, finder.unsafe
+
+
+class _SafeSelects(Visitor):
+    def __init__(self):
+        self.seen, self.unsafe = set(), set()
+
+    def visit_For(self, s, ranges):
+        self.visit(s.min, ranges)
+        self.visit(s.extent, ranges)
+        self.visit(s.body, {**ranges, s.var: (s.min, s.extent)})
+
+    def visit_Select(self, e, ranges):
+        self.seen.add(id(e))
+        if not all(_provably_in_bounds(ld, ranges) for arm in (e.a, e.b) for ld in _loads(arm)):
+            self.unsafe.add(id(e))
+        self.default(e, ranges)
+
+
+def _loads(e) -> list:
+    out = []
+    walk(e, lambda n: out.append(n) if isinstance(n, E.Load) else None)
+    return out
+
+
+def _provably_in_bounds(load: E.Load, ranges) -> bool:
+    shape = load.buffer.shape
+    if len(load.indices) == 1 and len(shape) > 1:      # flattened: one row-major index
+        size = shape[0]
+        for d in shape[1:]:
+            size = E.binary("mul", size, d)
+        shape = (size,)
+    if len(load.indices) != len(shape):
+        return False
+    for i, extent in zip(load.indices, shape):
+        for point in _index_ends(i):
+            if point is None:
+                return False
+            lower = E.compare("ge", point, E.const(0, point.dtype))
+            upper = E.compare("lt", point, E.cast(extent, point.dtype))
+            if not (prove(lower, ranges) and prove(upper, ranges)):
+                return False
+    return True
+
+
+def _index_ends(i) -> list:
+    """Scalar indices whose bounds bound every lane of i (None: unknown).  Lane k of
+    an affine vector index (ramps and broadcasts under + - *) is affine in k, so
+    lanes 0 and lanes-1 bound it."""
+    if not _is_vector(i.dtype):
+        return [i]
+    lanes = int(i.dtype.partition("x")[2])
+    return [_lane(i, 0), _lane(i, lanes - 1)]
+
+
+def _lane(e, k: int):
+    if isinstance(e, E.Broadcast):
+        return e.value
+    if isinstance(e, E.Ramp):
+        return E.binary("add", e.base, E.binary("mul", e.stride, E.const(k, e.stride.dtype)))
+    if isinstance(e, E.Binary) and e.op in ("add", "sub", "mul"):
+        a, b = _lane(e.a, k), _lane(e.b, k)
+        if a is None or b is None or (e.op == "mul" and _is_vector(e.a.dtype)
+                                      and _is_vector(e.b.dtype) and
+                                      not isinstance(e.a, E.Broadcast) and
+                                      not isinstance(e.b, E.Broadcast)):
+            return None               # lane * lane is not affine in the lane
+        return E.binary(e.op, a, b)
+    if isinstance(e, E.Cast):
+        inner = _lane(e.value, k)
+        return None if inner is None else E.cast(inner, e.dtype.partition("x")[0])
+    return None
+
+
+def _is_vector(dtype: str) -> bool:
+    return "x" in dtype

@@ -69,3 +69,8 @@ class Flattener(Mutator):
     def visit_Load(self, e):
         idx = (flat_index(e.buffer, tuple(self.visit(i) for i in e.indices)),)
         return E.Load(self.allocs.get(e.buffer, e.buffer), idx, e.dtype)
+
+    def visit_AddressOf(self, e):
+        # the offset is already in storage order; only an allocation's buffer changes
+        offset = E.cast(self.visit(e.offset), "int64")
+        return E.AddressOf(self.allocs.get(e.buffer, e.buffer), offset)

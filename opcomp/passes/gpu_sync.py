@@ -29,6 +29,18 @@ a per-thread partial), names an element only its thread touches, so the same
 index read after written needs no barrier.  Otherwise a barrier may be placed
 where the threads touch disjoint elements, which costs time but is never wrong.
 Barriers already in the kernel (a cross-thread reduction's) count as such.
+
+A double-buffered tile (schedule/storage.py) is one buffer of two copies,
+indexed ``rest + (p % 2) * size`` with rest provably in [0, size): accesses
+whose parities p differ by an odd constant touch different copies and need no
+barrier between them.  Accesses carried round a loop's back edge have their
+parity shifted (k -> k - 1), so the prefetch of the next tile into copy
+(k + 1) % 2 needs no barrier after this iteration's reads of copy k % 2:
+
+    for k.outer in range(n - 1):
+      barrier                      (the tile prefetched last iteration is complete)
+      ... A.shared[... + k.outer % 2 * 544] ...
+      A.shared[... + (k.outer + 1) % 2 * 544] = ...     (no barrier before it)
 """
 from __future__ import annotations
 
@@ -36,8 +48,9 @@ from dataclasses import replace
 
 from ..ir import expr as E
 from ..ir import tir as T
+from ..arith.interval import prove
 from ..arith.simplify import simplify_expr
-from ..ir.visit import free_vars, walk
+from ..ir.visit import field_names, free_vars, substitute, walk
 from .gpu_kernels import launch_nest, map_kernels, rebuild_nest
 
 
@@ -47,7 +60,8 @@ def insert_barriers(func: T.PrimFunc) -> T.PrimFunc:
         loops, body = launch_nest(kernel)
         threads = {lp.var for lp in loops if lp.thread.startswith("threadIdx")}
         uniform = {lp.var for lp in loops} | set(func.size_vars)
-        body, _ = _Sync(threads, uniform).stmt(body, _State())
+        ranges = {lp.var: (lp.min, lp.extent) for lp in loops}
+        body, _ = _Sync(threads, uniform, ranges).stmt(body, _State())
         return rebuild_nest(loops, body)
     return map_kernels(func, sync)
 
@@ -80,27 +94,118 @@ class _State:
 def _overlap(new, pending) -> bool:
     for buf, key in new:
         for buf2, key2 in pending:
-            if buf is buf2 and (key is None or key2 is None or not E.same(key, key2)):
+            if buf is buf2 and not _disjoint(key, key2):
                 return True
     return False
+
+
+def _disjoint(key, key2) -> bool:
+    """Whether two accesses of one buffer provably touch different elements, or the
+    same element of one thread (private keys)."""
+    if isinstance(key, _Copy) and isinstance(key2, _Copy):
+        return key.odd != key2.odd and E.same(key.base, key2.base)
+    if key is None or key2 is None or isinstance(key, _Copy) or isinstance(key2, _Copy):
+        return False
+    return E.same(key, key2)
+
+
+class _Copy:
+    """The key of an access to one copy of a double-buffered tile, copy (base + odd) % 2:
+    only the parity of the constant part matters, so shifting round a loop twice
+    gives the same key back (and the fixpoint of _Sync.loop ends)."""
+
+    def __init__(self, parity):
+        parity = simplify_expr(parity)
+        self.base, self.odd = parity, 0
+        if isinstance(parity, E.Binary) and parity.op in ("add", "sub") and \
+                isinstance(parity.b, E.Const):
+            self.base, self.odd = parity.a, parity.b.value % 2
+        elif isinstance(parity, E.Const):
+            self.base, self.odd = E.const(0, parity.dtype), parity.value % 2
+        self._id = (str(self.base), self.odd)
+
+    def __eq__(self, other):
+        return isinstance(other, _Copy) and self._id == other._id
+
+    def __hash__(self):
+        return hash(self._id)
+
+    def shifted(self, var):
+        """The same access seen from the next iteration of var's loop."""
+        return _Copy(substitute(E.binary("add", self.base, E.const(self.odd, self.base.dtype)),
+                                {var: var - 1}))
+
+
+def _shift_state(state, var):
+    def shift(pairs):
+        return frozenset((b, k.shifted(var) if isinstance(k, _Copy) else k) for b, k in pairs)
+    return _State(shift(state.writes), shift(state.reads))
+
+
+def copy_key(buf, indices, ranges):
+    """_Copy(p) when indices are ``rest + (p % 2) * size`` into a buffer of 2 * size
+    elements with rest provably in [0, size) (see the module docstring), else None."""
+    if len(indices) != 1 or len(buf.shape) != 1 or not isinstance(buf.shape[0], E.Const):
+        return None
+    size = buf.shape[0].value // 2
+    terms = _terms(indices[0])
+    for k, t in enumerate(terms):
+        parity = _parity_of(t, size)
+        if parity is None or buf.shape[0].value != 2 * size:
+            continue
+        rest = terms[:k] + terms[k + 1:]
+        rest = rest[0] if len(rest) == 1 else (sum(rest[1:], rest[0]) if rest else E.const(0))
+        if prove(rest >= 0, ranges) and prove(rest < size, ranges):
+            return _Copy(parity)
+    return None
+
+
+def _terms(e) -> list:
+    if isinstance(e, E.Binary) and e.op == "add":
+        return _terms(e.a) + _terms(e.b)
+    return [e]
+
+
+def _parity_of(t, size):
+    """p for a term (p % 2) * size."""
+    if not (isinstance(t, E.Binary) and t.op == "mul"):
+        return None
+    for mod, c in ((t.a, t.b), (t.b, t.a)):
+        if E.is_const(c, size) and isinstance(mod, E.Binary) and mod.op == "floormod" \
+                and E.is_const(mod.b, 2):
+            return mod.a
+    return None
 
 
 class _Accesses:
     """(reads, writes) of shared buffers in a statement, as (buffer, key) pairs."""
 
-    def __init__(self, threads: set, uniform: set):
+    def __init__(self, threads: set, uniform: set, ranges: dict):
         self.threads, self.uniform = threads, uniform
+        self.ranges = ranges          # loop var -> (min, extent) of the loops around
 
     def __call__(self, s) -> tuple:
         reads, writes = set(), set()
 
-        def see(n):
+        def see(n, ranges):
+            if isinstance(n, T.For):
+                ranges = {**ranges, n.var: (n.min, n.extent)}
             if isinstance(n, E.Load) and n.buffer.scope == "shared":
-                reads.add((n.buffer, self.private_key(n.indices)))
+                reads.add((n.buffer, self.key(n.buffer, n.indices, ranges)))
             elif isinstance(n, T.Store) and n.buffer.scope == "shared":
-                writes.add((n.buffer, self.private_key(n.indices)))
-        walk(s, see)
+                writes.add((n.buffer, self.key(n.buffer, n.indices, ranges)))
+            for name in field_names(n):
+                value = getattr(n, name)
+                for child in (value if isinstance(value, tuple) else (value,)):
+                    if isinstance(child, E.Node) and not isinstance(child, (T.Buffer, E.IterVar)):
+                        see(child, ranges)
+        see(s, self.ranges)
         return frozenset(reads), frozenset(writes)
+
+    def key(self, buf, indices, ranges):
+        """private_key, else copy_key (with the ranges of the loops around the access)."""
+        private = self.private_key(indices)
+        return private if private is not None else copy_key(buf, indices, ranges)
 
     def private_key(self, indices):
         """The indices when they name one element per thread, the same all through
@@ -121,9 +226,10 @@ class _Accesses:
 class _Sync:
     """stmt(s, state) -> (s with barriers, state after s)."""
 
-    def __init__(self, threads: set, uniform: set):
+    def __init__(self, threads: set, uniform: set, ranges: dict):
         self.varying = set(threads)       # vars whose value differs between threads
-        self.accesses = _Accesses(threads, uniform)
+        self.ranges = dict(ranges)        # grows and shrinks as loops are entered
+        self.accesses = _Accesses(threads, uniform, self.ranges)
 
     def uniform(self, *exprs) -> bool:
         bad = []
@@ -183,11 +289,13 @@ class _Sync:
         The entry state only grows (more pending accesses can only add barriers),
         so the rounds stop after at most one per shared buffer access kind."""
         entry = state
+        self.ranges[s.var] = (s.min, s.extent)
         while True:
             body, end = self.stmt(s.body, entry)
-            again = entry | end
+            again = entry | _shift_state(end, s.var)
             if again == entry:
                 break
             entry = again
+        del self.ranges[s.var]
         # Zero iterations leave the state before the loop; one or more, its end.
         return replace(s, body=body), state | end

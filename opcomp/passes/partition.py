@@ -216,7 +216,7 @@ def _sub_loop(loop: T.For, span, body, depth, ranges, ps, fresh) -> T.Stmt:
     if E.is_const(ext, 1):          # one iteration: its body, as simplify would make it
         body = bind_loop_var(body, loop.var, start)
         return _stmt(body, ranges, ps) if fresh else body
-    sub = T.For(loop.var, start, ext, loop.kind, body, loop.thread)
+    sub = replace(loop, min=start, extent=ext, body=body)     # kind, thread, annotations
     return _partition_for(sub, depth, ranges, ps, fresh)
 
 

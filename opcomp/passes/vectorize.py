@@ -9,6 +9,16 @@ ramps, so the backend emits contiguous vector loads and stores; other indices
 become gathers and scatters.  A body that cannot be vectorized (a guard that
 depends on the loop var, a store to a lane-independent address, an
 allocation) leaves the loop a serial loop: slower, never wrong.
+
+A loop of more than MAX_LANES lanes, or of a symbolic extent, is legalized
+first: full vectors of the target's width (vector_bits of the function's target
+over the widest element the body touches), then a tail.  Up to MAX_LANES, one
+vector operation is emitted and LLVM splits it into registers itself.
+
+    vectorized for j in range(100):        for j.v in range(12):          (AVX2, float32)
+      B[j] = A[j] * 2.0f             ->       B[ramp(j.v*8, 1, 8)] = A[ramp(j.v*8, 1, 8)] * x8(2.0f)
+                                            B[ramp(96, 1, 4)] = A[ramp(96, 1, 4)] * x4(2.0f)
+With a symbolic extent n the tail is a serial loop over the last n % 8.
 """
 from __future__ import annotations
 
@@ -18,32 +28,69 @@ from .. import dtype as dt
 from ..ir import expr as E
 from ..ir import tir as T
 from ..arith.simplify import simplify_expr
-from ..ir.visit import Functor, Mutator, map_children
+from ..ir.visit import Functor, Mutator, map_children, substitute, walk
 
 
 class _Scalarize(Exception):
     """The body cannot be vectorized; emit the loop serially."""
 
 
+MAX_LANES = 64         # a vector op of up to this many lanes is left to LLVM to split
+
+
 def vectorize_loops(func: T.PrimFunc) -> T.PrimFunc:
     """Each vectorized loop becomes vector statements (see above), innermost first."""
-    return replace(func, body=_VectorizedLoops().visit(func.body))
+    from ..target import Target
+    bits = Target(func.attr("target") or "llvm").vector_bits
+    return replace(func, body=_VectorizedLoops(bits).visit(func.body))
 
 
 class _VectorizedLoops(Mutator):
+    def __init__(self, vector_bits: int):
+        super().__init__()
+        self.vector_bits = vector_bits
+
     def visit_For(self, s):
         body = self.visit(s.body)
         if s.kind != "vectorized":
             return s if body is s.body else replace(s, body=body)
+        if not isinstance(s.extent, E.Const) or s.extent.value > MAX_LANES:
+            return self._legalized(s, body, self._width(body))
         if isinstance(s.extent, E.Const) and s.extent.value > 1:
             try:
                 return _Vectorizer(s.var, s.min, s.extent.value).stmt(body)
             except _Scalarize:
                 pass
-        return T.For(s.var, s.min, s.extent, "serial", body, None)
+        return replace(s, kind="serial", body=body, thread=None)
 
     def default(self, node):
         return super().default(node) if isinstance(node, T.Stmt) else node
+
+    def _width(self, body) -> int:
+        """Lanes of one target vector of the widest element body loads or stores."""
+        widest = [8]
+        walk(body, lambda n: widest.append(dt.bits(n.dtype if isinstance(n, E.Load)
+                                                   else n.buffer.dtype))
+             if isinstance(n, (E.Load, T.Store)) else None)
+        return max(1, self.vector_bits // max(widest))
+
+    def _legalized(self, s, body, width: int) -> T.Stmt:
+        """Full vectors of `width` lanes in a loop, then the rest (see above)."""
+        v = s.var
+        outer = E.Var(v.name + ".v", v.dtype)
+        w = E.const(width, v.dtype)
+        full = simplify_expr(s.extent // w)
+        lane = E.Var(v.name + ".l", v.dtype)
+        main_body = substitute(body, {v: s.min + outer * w + lane})
+        vec = self.visit_For(T.For(lane, E.const(0, v.dtype), w, "vectorized", main_body, None))
+        main = T.For(outer, E.const(0, v.dtype), full, "serial", vec, None)
+        start = simplify_expr(s.min + full * w)
+        rest = simplify_expr(s.extent - full * w)
+        if E.is_const(rest, 0):
+            return main
+        kind = "vectorized" if isinstance(rest, E.Const) else "serial"
+        tail = T.For(v, start, rest, kind, body, None)
+        return T.seq(main, self.visit_For(tail) if kind == "vectorized" else tail)
 
 
 def _is_vec(e) -> bool:

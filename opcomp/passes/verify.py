@@ -57,6 +57,11 @@ class Verifier(Visitor):
         self.access(e.buffer, e.indices)
         self.default(e)
 
+    def visit_AddressOf(self, e):
+        if e.buffer not in self.buffers:
+            self.fail(f"pointer into buffer {e.buffer.name} outside its allocation")
+        self.visit(e.offset)
+
     def visit_TensorRead(self, e):
         self.fail(f"tensor read {e} survived lowering")
 

@@ -15,6 +15,7 @@ everything before the kernel runs, so a rejected call writes nothing.
 """
 from __future__ import annotations
 
+from ..errors import OpcompError
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,7 @@ _PY_BINARY = {"add": "({} + {})", "sub": "({} - {})", "mul": "({} * {})",
 _FAST_CACHE: dict = {}      # (check source, dtypes) -> compiled check; signatures repeat
 
 
-class ArgumentError(ValueError):
+class ArgumentError(OpcompError, ValueError):
     """A wrong argument to a compiled kernel: count, rank, shape, dtype, strides, device."""
 
 
@@ -106,16 +107,17 @@ def _affine(e, v, names) -> tuple:
     return c, d
 
 
-def _bindings(params, size_vars) -> list:
-    """One Binding per size var: its first plain occurrence, else a solvable affine one."""
+def _bindings(params, size_vars, given=()) -> list:
+    """One Binding per size var not given by value: its first plain occurrence, else a
+    solvable affine one (a dimension that also uses a given scalar binds nothing)."""
     plain, affine = {}, {}
     for pi, p in enumerate(params):
         for d, e in enumerate(p.shape):
             if isinstance(e, E.Var) and e in size_vars:
                 plain.setdefault(e, Binding(e, pi, d))
                 continue
-            free = _free_vars(e, size_vars)
-            if len(free) == 1 and free[0] not in affine:
+            free = _free_vars(e, tuple(size_vars) + tuple(given))
+            if len(free) == 1 and free[0] in size_vars and free[0] not in affine:
                 cd = _affine(e, free[0], {})
                 if cd:
                     affine[free[0]] = Binding(free[0], pi, d, *cd)
@@ -125,6 +127,20 @@ def _bindings(params, size_vars) -> list:
             raise ValueError(f"size variable {v.name} cannot be bound from the argument shapes: "
                              f"no parameter dimension is {v.name} itself or an affine a*{v.name}+b")
         out.append(plain.get(v) or affine[v])
+    return out
+
+
+def _divisors(params, scalars) -> set:
+    """The scalar arguments that some parameter dimension divides by (0 is refused)."""
+    from ..ir.visit import walk
+    out = set()
+
+    def visit(n):
+        if isinstance(n, E.Binary) and n.op in ("floordiv", "floormod"):
+            out.update(v for v in _free_vars(n.b, tuple(scalars)))
+    for p in params:
+        for d in p.shape:
+            walk(d, visit)
     return out
 
 
@@ -140,27 +156,57 @@ def _canonical(p: ParamSpec, a):
 class Signature:
     """The parameters of a kernel and the compiled check that maps arrays to raw args."""
 
-    def __init__(self, name: str, params, size_vars, target: str = "llvm", device: int = KDL_CPU):
+    def __init__(self, name: str, params, size_vars, target: str = "llvm", device: int = KDL_CPU,
+                 scalars=()):
         self.name = name
         self.params = tuple(params)
         self.size_vars = tuple(size_vars)
         self.target = target
         self.device = device          # DLPack device type the kernel's arrays live on
+        # scalars: (position among the call's arguments, size Var) of integer arguments
+        # given by value (TVM's scalar Var arguments); the arrays fill the other positions
+        self.scalars = tuple(scalars)
         for p in self.params:
             if p.dtype not in SCALARS:
                 raise ValueError(f"parameter {p.name} has unsupported dtype {p.dtype}")
-        self.bindings = _bindings(self.params, self.size_vars)
+        given = {v for _, v in self.scalars}
+        self.bindings = _bindings(self.params, [v for v in self.size_vars if v not in given],
+                                  tuple(given))
+        self._divisors = _divisors(self.params, given)
         self._names = {v: f"v{k}" for k, v in enumerate(self.size_vars)}
         self.fast = self._compile_fast()
+
+    @property
+    def arity(self) -> int:
+        """How many arguments a call takes: the arrays and the scalars."""
+        return len(self.params) + len(self.scalars)
+
+    def _slots(self) -> list:
+        """Each call position in order: ("array", param index) or ("scalar", scalar index)."""
+        at = {pos: k for k, (pos, _) in enumerate(self.scalars)}
+        out, arrays = [], iter(range(len(self.params)))
+        for pos in range(self.arity):
+            out.append(("scalar", at[pos]) if pos in at else ("array", next(arrays)))
+        return out
+
+    def split_args(self, args) -> tuple:
+        """(the arrays, the scalar values) of a call's arguments, in their orders."""
+        arrays = [args[pos] for pos, (kind, _) in enumerate(self._slots()) if kind == "array"]
+        return arrays, [args[pos] for pos, _ in self.scalars]
 
     # -- the fast path -----------------------------------------------------------
     def _fast_source(self) -> list:
         n = len(self.params)
         a = [f"a{i}" for i in range(n)]
         s = [f"s{i}" for i in range(n)]
-        lines = ["def fast(*args):", f"    if len(args) != {n}: return None"]
+        lines = ["def fast(*args):", f"    if len(args) != {self.arity}: return None"]
+        if self.scalars:
+            slots = [a[i] if kind == "array" else f"x{i}" for kind, i in self._slots()]
+            lines.append(f"    {', '.join(slots)}{',' if len(slots) == 1 else ''} = args")
+            lines += self._fast_scalar_lines()
         if n:
-            lines.append(f"    {', '.join(a)}{',' if n == 1 else ''} = args")
+            if not self.scalars:
+                lines.append(f"    {', '.join(a)}{',' if n == 1 else ''} = args")
             host = "" if self.device == KDL_CPU else "True or "     # device memory: views only
             lines.append("    if " + " or ".join(f"(type({x}) is not DLView and ({host}type({x}) is "
                                                 f"not ndarray))" for x in a) + ": return None")
@@ -178,6 +224,17 @@ class Signature:
         lines += self._fast_overlap_checks(a)
         raw = [f"p{i}" for i in range(n)] + [self._names[v] for v in self.size_vars]
         lines.append(f"    return ({', '.join(raw)}{',' if len(raw) == 1 else ''})")
+        return lines
+
+    def _fast_scalar_lines(self) -> list:
+        lines = []
+        for k, (_, v) in enumerate(self.scalars):
+            top = _INT_RANGE.get(v.dtype, 2**63 - 1)
+            low = 0 if v.dtype.startswith("uint") else -top - 1
+            lines.append(f"    if type(x{k}) is not int or not {low} <= x{k} <= {top}: return None")
+            if v in self._divisors:
+                lines.append(f"    if x{k} == 0: return None")
+            lines.append(f"    {self._names[v]} = x{k}")
         return lines
 
     def overlap_pairs(self) -> list:
@@ -232,14 +289,40 @@ class Signature:
                              f"problem found; please report (fast check:\n{self.fast_source})")
 
     def as_arrays(self, args) -> list:
-        """Each argument as a NumPy array or a DLView of a DLPack tensor, sharing its memory."""
-        n = len(self.params)
+        """Each argument as a NumPy array or a DLView of a DLPack tensor, sharing its memory
+        (a scalar argument as a Python int)."""
+        n = self.arity
         if len(args) != n:
-            names = ", ".join(p.name for p in self.params)
+            names = ", ".join(self._slot_name(slot) for slot in self._slots())
             raise ArgumentError(f"{self.name} expects {n} arguments ({names}), got {len(args)}: "
                                 "pass one array per parameter, outputs included")
-        return [_canonical(p, a) if isinstance(a, np.ndarray) and self.device == KDL_CPU
-                else self._from_dlpack(p, a) for p, a in zip(self.params, args)]
+        out = []
+        for (kind, i), a in zip(self._slots(), args):
+            if kind == "scalar":
+                out.append(self._scalar(self.scalars[i][1], a))
+                continue
+            p = self.params[i]
+            out.append(_canonical(p, a) if isinstance(a, np.ndarray) and self.device == KDL_CPU
+                       else self._from_dlpack(p, a))
+        return out
+
+    def _slot_name(self, slot) -> str:
+        kind, i = slot
+        return self.params[i].name if kind == "array" else self.scalars[i][1].name
+
+    def _scalar(self, v: E.Var, x) -> int:
+        if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+            raise ArgumentError(f"{self.name}: argument {v.name} is an integer scalar "
+                                f"({v.dtype}), got {type(x).__name__} {x!r}")
+        top = _INT_RANGE.get(v.dtype, 2**63 - 1)
+        low = 0 if v.dtype.startswith("uint") else -top - 1
+        if not low <= int(x) <= top:
+            raise ArgumentError(f"{self.name}: argument {v.name} = {int(x)} does not fit its "
+                                f"type {v.dtype}")
+        if v in self._divisors and int(x) == 0:
+            raise ArgumentError(f"{self.name}: argument {v.name} is 0, but parameter shapes "
+                                f"divide by it")
+        return int(x)
 
     def _from_dlpack(self, p: ParamSpec, x):
         if not hasattr(x, "__dlpack__"):
@@ -266,9 +349,11 @@ class Signature:
 
     def diagnose(self, arrays) -> None:
         """Raise the ArgumentError that explains why the fast check rejected these arrays."""
+        arrays, scalar_values = self.split_args(arrays)
         for p, a in zip(self.params, arrays):
             self._check_dtype_rank(p, a)
         values = self._bind(arrays)
+        values.update({v: (x, f"argument {v.name}") for (_, v), x in zip(self.scalars, scalar_values)})
         for p, a in zip(self.params, arrays):
             self._check_shape(p, a, values)
         for p, a in zip(self.params, arrays):

@@ -31,6 +31,16 @@ class BenchmarkResult:
     def repeat(self) -> int:
         return len(self.runs)
 
+    @property
+    def results(self) -> tuple:
+        """Seconds per call of each repeat (TVM's ProfileResult.results)."""
+        return self.runs
+
+    @property
+    def std(self) -> float:
+        """The standard deviation (TVM's spelling of stdev)."""
+        return self.stdev
+
     def __str__(self):
         return (f"median {_fmt(self.median)} per call (min {_fmt(self.min)}, max "
                 f"{_fmt(self.max)}, stdev {_fmt(self.stdev)}; {self.repeat} repeats of "

@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 
 from ..abi import META_SYMBOL
-from ..backend import get_backend
+from ..backend import ExportError, get_backend  # noqa: F401 (ExportError: API)
 from ..dtype import SCALARS
 from ..ir import expr as E
 from ..ir import tir as T
@@ -52,10 +52,6 @@ _C_NOTES = {"bool": "bool stored as one byte, 0 or 1",
             "float16": "IEEE half precision, raw bits"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _BINOPS = ("add", "sub", "mul", "floordiv", "floormod", "min", "max")
-
-
-class ExportError(RuntimeError):
-    """The library could not be written (no C compiler, link failure, bad name)."""
 
 
 # -- metadata ------------------------------------------------------------------
@@ -90,6 +86,8 @@ def metadata_of(func: T.PrimFunc, target) -> dict:
             "asserts": assert_messages(func), "tir": str(func)}
     if func.attr("emulate"):
         meta["emulate"] = True          # a GPU kernel compiled for this CPU's emulator
+    if func.attr("scalar_args"):        # size vars given by value: [position, name]
+        meta["scalar_args"] = [[pos, v.name] for pos, v in func.attr("scalar_args")]
     return meta
 
 
@@ -144,6 +142,13 @@ def func_from_metadata(meta: dict, origin: str) -> T.PrimFunc:
     attrs = (("target", meta.get("target", "llvm")), ("loaded_from", origin))
     if meta.get("emulate") is True:
         attrs += (("emulate", True),)
+    scalars = meta.get("scalar_args", [])
+    if not (isinstance(scalars, list) and all(
+            isinstance(s, list) and len(s) == 2 and isinstance(s[0], int) and s[1] in vars_
+            for s in scalars)):
+        raise _bad(f"bad scalar_args {scalars!r}")
+    if scalars:
+        attrs += (("scalar_args", tuple((pos, vars_[name]) for pos, name in scalars)),)
     return T.PrimFunc(meta["name"], params, T.Nop(), tuple(vars_.values()), attrs)
 
 
@@ -188,8 +193,13 @@ def c_header(mod) -> str:
         role = "output, written in place" if p.is_output else "input"
         extra = f"; {_C_NOTES[p.dtype]}" if p.dtype in _C_NOTES else ""
         notes.append(f" *   {p.name}: {p.dtype}{p.shape_str()}, {role}{extra}")
-    for v, b in zip(sig.size_vars, sig.bindings):
+    binding = {b.var: b for b in sig.bindings}
+    for v in sig.size_vars:
         args.append(f"int64_t {_c_name(v.name)}")
+        if v not in binding:        # a scalar argument: the caller gives its value
+            notes.append(f" *   {v.name}: scalar argument (passed as int64_t; must fit {v.dtype})")
+            continue
+        b = binding[v]
         p = sig.params[b.param]
         where = f"{p.name}.shape[{b.dim}]"
         where = f"= {where}" if (b.scale, b.offset) == (1, 0) else f"where {where} = {p.shape[b.dim]}"
@@ -234,6 +244,18 @@ def _link(cc: str, out: Path, inputs: list) -> None:
         raise ExportError(f"linking {out.name} failed ({' '.join(cmd)}):\n{res.stderr.strip()}")
 
 
+def _extern_link_inputs(mod) -> list:
+    """Libraries whose functions the kernel calls (extern stages, tensorize): linked
+    by path, with their folder on the run path, so the export finds them at load."""
+    from ..extern import LibraryError, extern_symbols, libraries_for
+    ir_text = getattr(mod.artifact.kernel, "ir", "") or ""
+    try:
+        libs = libraries_for(extern_symbols(ir_text))
+    except LibraryError as e:
+        raise ExportError(f"export_library: {e}") from None
+    return [arg for lib in libs for arg in (lib, f"-Wl,-rpath,{os.path.dirname(lib)}")]
+
+
 def export_library(mod, path) -> str:
     """Write `path` (a shared library) and the C header beside it; returns str(path)."""
     if mod.artifact is None:
@@ -249,6 +271,7 @@ def export_library(mod, path) -> str:
         for fname, data in _objects(mod):
             (Path(tmp) / fname).write_bytes(data)
             inputs.append(Path(tmp) / fname)
+        inputs += _extern_link_inputs(mod)
         (Path(tmp) / "meta.c").write_text(_meta_c(mod))
         inputs.append(Path(tmp) / "meta.c")
         # Export only the kernel and its metadata: the thread pool stays private, so

@@ -18,6 +18,7 @@ from ..abi import OUT_OF_MEMORY
 from ..ir import tir as T
 from ..passes.bounds_check import assert_messages
 from .args import ParamSpec, Signature
+from .bench import benchmark
 from .dlpack import KDL_CPU, KDL_CUDA
 from .export import export_library, func_from_metadata, written_buffers
 
@@ -30,7 +31,8 @@ def signature_of(func: T.PrimFunc, target="llvm", outputs=None) -> Signature:
     params = [ParamSpec(b.name, b.dtype, tuple(b.shape), b in outs or b.name in outs)
               for b in func.params]
     device = KDL_CUDA if target.is_gpu and not func.attr("emulate") else KDL_CPU
-    return Signature(func.name, params, func.size_vars, target.kind, device)
+    return Signature(func.name, params, func.size_vars, target.kind, device,
+                     scalars=func.attr("scalar_args", ()))
 
 
 def _has_source(kernel, attr: str) -> bool:
@@ -84,6 +86,35 @@ class Module:
             self._failed(rc)
         del keep                     # DLPack views stay alive until the kernel returned
 
+    @property
+    def entry_name(self) -> str:
+        """The kernel's function name (TVM's Module.entry_name)."""
+        return self.name
+
+    def __getitem__(self, name: str) -> "Module":
+        """TVM's `mod["main"]` / `mod[mod.entry_name]`: a module holds one function, itself."""
+        if name not in (self.name, "main", "default_function"):
+            raise KeyError(f"module {self.name} has one function, {self.name!r}; no {name!r}")
+        return self
+
+    def time_evaluator(self, func_name: str, dev=None, number: int = 10, repeat: int = 1,
+                       min_repeat_ms: float = 0):
+        """TVM's timer: a callable that times the function on its arguments.
+
+        Returns `timer(*args) -> BenchmarkResult` (`.mean`, `.median`, `.results`
+        in seconds per call); one warm-up call, `repeat` repeats of `number` calls,
+        `number` grown until a repeat lasts `min_repeat_ms`.
+        """
+        fn = self[func_name]
+
+        def timer(*args):
+            result = benchmark(fn, *args, warmup=1, repeat=repeat, number=number)
+            if min_repeat_ms and min(result.runs) * result.number * 1e3 < min_repeat_ms:
+                result = benchmark(fn, *args, warmup=0, repeat=repeat,
+                                   min_time=min_repeat_ms / 1e3)
+            return result
+        return timer
+
     def prepare(self, *args) -> tuple:
         """The raw kernel arguments (pointers, sizes) for these arrays, checked.
 
@@ -131,5 +162,8 @@ class Module:
         return export_library(self, path)
 
     def __repr__(self):
-        params = ", ".join(f"{p.name}: {p.dtype}{p.shape_str()}" for p in self.signature.params)
+        params = [f"{p.name}: {p.dtype}{p.shape_str()}" for p in self.signature.params]
+        for pos, v in self.signature.scalars:
+            params.insert(pos, f"{v.name}: {v.dtype}")
+        params = ", ".join(params)
         return f"<opcomp.Module {self.name}({params}) target={self.target.brief}>"

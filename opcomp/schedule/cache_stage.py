@@ -7,6 +7,8 @@ cache_read(A, "shared", [C]):            cache_write(C, "local"):
 """
 from __future__ import annotations
 
+import dataclasses
+
 from ..ir import expr as E
 from .. import te
 from .stage import STORAGE_SCOPES, Schedule, ScheduleError, Stage
@@ -48,6 +50,11 @@ def cache_read(sch: Schedule, tensor, scope: str, readers) -> te.Tensor:
         raise ScheduleError(f"cache_read: stage {src.name}, axis -: needs at least one reader; "
                             f"loops of {src.name}: {src.loops_str()}")
     stages = [sch[r] for r in readers]
+    for st in stages:                   # opaque code reads whole buffers (extern.py)
+        if getattr(st.op, "opaque", None):
+            raise ScheduleError(f"cache_read: stage {src.name}, axis -: reader {st.name} is "
+                                f"opaque code ({type(st.op).__name__}) whose reads cannot be "
+                                f"redirected; loops of {src.name}: {src.loops_str()}")
     for st in stages:
         if st not in sch.consumers(src):
             raise ScheduleError(f"cache_read: stage {src.name}, axis -: reader {st.name} does not "
@@ -55,8 +62,9 @@ def cache_read(sch: Schedule, tensor, scope: str, readers) -> te.Tensor:
     cache_op = _copy_op(f"{src.name}.{scope}", tensor)
     cache = cache_op.output()
     for st in stages:
-        new_op = te.ComputeOp(st.op.name, st.op.tag, st.op.axis,
-                              _replace_reads(st.op.body, _ops_of(sch, src), cache))
+        bodies = tuple(_replace_reads(b, _ops_of(sch, src), cache) for b in st.op.bodies)
+        new_op = te.ComputeOp(st.op.name, st.op.tag, st.op.axis, _one_or_tuple(bodies),
+                              st.op.attrs)
         st.op = new_op
         sch.stage_map[new_op] = st
     stage = Stage(cache_op, sch)
@@ -78,6 +86,14 @@ def cache_write(sch: Schedule, tensor, scope: str) -> te.Tensor:
     if st.is_placeholder:
         raise ScheduleError(f"cache_write: stage {st.name}, axis -: an input placeholder is "
                             f"not computed; loops of {st.name}: {st.loops_str()}")
+    if getattr(st.op, "opaque", None) or st.attach_type == "scan":
+        raise ScheduleError(f"cache_write: stage {st.name}, axis -: an extern, scan or scan "
+                            f"update stage writes its buffer in place; loops of {st.name}: "
+                            f"{st.loops_str()}")
+    if getattr(st, "tensorized", None) is not None:
+        raise ScheduleError(f"cache_write: stage {st.name}, axis -: the stage is tensorized; "
+                            f"cache_write must come before tensorize; loops of {st.name}: "
+                            f"{st.loops_str()}")
     if st.relations or st.annotations or st.attach_type != "root" or \
             any(other.attach_stage is st for other in sch.stages):
         raise ScheduleError(f"cache_write: stage {st.name}, axis -: cache_write must come before "
@@ -85,10 +101,14 @@ def cache_write(sch: Schedule, tensor, scope: str) -> te.Tensor:
     old = st.op
     fresh = tuple(E.IterVar(E.Var(iv.var.name + ".c"), iv.min, iv.extent, "data")
                   for iv in old.axis)
-    body = substitute(old.body, {a.var: b.var for a, b in zip(old.axis, fresh)})
-    cache_op = te.ComputeOp(f"{st.name}.{scope}", old.tag, fresh, body)
-    cache = cache_op.output()
-    copy_op = te.ComputeOp(old.name, old.tag, old.axis, cache[tuple(iv.var for iv in old.axis)])
+    mapping = {a.var: b.var for a, b in zip(old.axis, fresh)}
+    axes, renamed = _fresh_reduce_axes(old.reduce_axis, mapping)
+    bodies = tuple(_rebind(substitute(b, mapping), axes, renamed) for b in old.bodies)
+    cache_op = te.ComputeOp(f"{st.name}.{scope}", old.tag, fresh, _one_or_tuple(bodies))
+    index = tuple(iv.var for iv in old.axis)
+    copies = tuple(cache_op.output(k)[index] for k in range(cache_op.num_outputs))
+    copy_op = te.ComputeOp(old.name, old.tag, old.axis, _one_or_tuple(copies), old.attrs)
+    cache = [cache_op.output(k) for k in range(cache_op.num_outputs)]
     st.op = copy_op
     st.all_iter_vars = list(old.axis)
     st.leaf_iter_vars = list(old.axis)
@@ -97,4 +117,48 @@ def cache_write(sch: Schedule, tensor, scope: str) -> te.Tensor:
     stage.scope = scope
     sch._add_stage(stage, cache_op, index=sch.stages.index(st))
     sch.trace.record("cache_write", st.name, {"scope": scope, "results": [stage.name]})
-    return cache
+    return cache if len(cache) > 1 else cache[0]
+
+
+def _fresh_reduce_axes(reduce_axes, mapping: dict) -> tuple:
+    """Reduce axes whose range uses a data axis (reduce_axis((0, i))) get a copy over
+    the cache stage's own axis vars (substitute leaves an IterVar's range alone);
+    returns (the axes, old reduce var -> new var)."""
+    axes, renamed = [], {}
+    for rv in reduce_axes:
+        lo, ext = substitute(rv.min, mapping), substitute(rv.extent, mapping)
+        if lo is rv.min and ext is rv.extent:
+            axes.append(rv)
+            continue
+        new = E.IterVar(E.Var(rv.var.name, rv.var.dtype), lo, ext, "reduce")
+        te._REDUCE_VARS.add(new.var)
+        renamed[rv.var] = new.var
+        axes.append(new)
+    return tuple(axes), renamed
+
+
+def _rebind(body, axes: tuple, renamed: dict):
+    if not renamed or not isinstance(body, E.Reduce):
+        return body
+    return dataclasses.replace(substitute(body, renamed), axes=axes)
+
+
+def _one_or_tuple(values: tuple):
+    return values if len(values) > 1 else values[0]
+
+
+def cache_write_outputs(sch: Schedule, tensors: list, scope: str) -> list:
+    """cache_write of every output of one tuple-returning compute (TVM's list form):
+    one cache stage computing all of them; returns the cache tensors in that order."""
+    ops = {getattr(t, "op", None) for t in tensors}
+    if not tensors or len(ops) != 1 or not all(isinstance(t, te.Tensor) for t in tensors):
+        raise ScheduleError("cache_write: a list of tensors must be the outputs of one "
+                            f"operation, got {tensors!r}")
+    op = tensors[0].op
+    if sorted(t.value_index for t in tensors) != list(range(op.num_outputs)):
+        st = sch[tensors[0]]
+        raise st._error("cache_write", "-", f"the list must hold every output of {op.name} "
+                        f"once ({op.num_outputs} outputs share one loop nest)")
+    cache = cache_write(sch, op.output(0), scope)
+    cache = cache if isinstance(cache, list) else [cache]
+    return [cache[t.value_index] for t in tensors]

@@ -5,6 +5,10 @@ leaf loop vars (passed up), with the guards that non-divisible splits need.
     split i (extent 10) by 4 -> i.outer: 3, i.inner: 4;  i = i.outer*4 + i.inner,
                                 guard i.outer*4 + i.inner < 10
 
+A factor (or nparts) larger than its parent's constant extent is clipped to
+it: split(factor=32) of an 8-long axis has an inner loop of 8, nparts=32 an
+outer loop of 8, so neither allocates nor iterates past the axis.
+
 Bound inference uses it to emit loops; rfactor uses it to rewrite a
 reduction's body over the loops it factors out.
 """
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 from ..arith.simplify import simplify
 from ..ir import expr as E
-from .stage import Split
+from .stage import Singleton, Split
 
 
 def leaf_maps(stage, root_extent: dict) -> tuple:
@@ -23,15 +27,19 @@ def leaf_maps(stage, root_extent: dict) -> tuple:
         if isinstance(rel, Split):
             pe = extent[rel.parent]
             if rel.factor is not None:
-                extent[rel.inner] = rel.factor
+                extent[rel.inner] = _clipped(rel.factor, pe)
                 extent[rel.outer] = simplify((pe + rel.factor - 1) // rel.factor)
             else:
-                extent[rel.outer] = rel.nparts
+                extent[rel.outer] = _clipped(rel.nparts, pe)
                 extent[rel.inner] = simplify((pe + rel.nparts - 1) // rel.nparts)
+        elif isinstance(rel, Singleton):
+            extent[rel.iv] = E.const(1, rel.iv.var.dtype)
         else:
             extent[rel.fused] = simplify(extent[rel.outer] * extent[rel.inner])
     value = {iv: iv.var for iv in stage.leaf_iter_vars}
     for rel in reversed(stage.relations):
+        if isinstance(rel, Singleton):
+            continue
         if isinstance(rel, Split):
             v = value[rel.outer] * extent[rel.inner] + value[rel.inner]
             value[rel.parent] = v
@@ -42,6 +50,14 @@ def leaf_maps(stage, root_extent: dict) -> tuple:
             value[rel.outer] = value[rel.fused] // ie
             value[rel.inner] = value[rel.fused] % ie
     return extent, value, guards
+
+
+def _clipped(part, parent_extent):
+    """A split's factor or nparts, at most the parent's extent when both are constants."""
+    if isinstance(part, E.Const) and isinstance(parent_extent, E.Const) and \
+            part.value > parent_extent.value:
+        return E.const(max(parent_extent.value, 1), part.dtype)
+    return part
 
 
 def _divides(factor, total, outer) -> bool:

@@ -52,6 +52,7 @@ def _check(st: Stage, axis, factor_axis) -> E.IterVar:
         raise st._error("rfactor", axis, f"{st.name} is not a reduction; rfactor splits "
                         "a reduction (a body of oc.sum/max/min/prod)")
     k = st._leaf("rfactor", axis)
+    _check_plain_reduction(st, k)
     if k.kind != "reduce":
         raise st._error("rfactor", k, "a data axis cannot be factored; give a reduction "
                         "axis (or an axis split from one)")
@@ -68,6 +69,20 @@ def _check(st: Stage, axis, factor_axis) -> E.IterVar:
                             f"{other.attach_ivar.name}, which rfactor moves to {st.name}.rf; "
                             "rfactor before compute_at")
     return k
+
+
+def _check_plain_reduction(st: Stage, k) -> None:
+    """rfactor reassociates a built-in reduction; a user reducer, init= or several
+    outputs it refuses (T.rf's partial results would need their own identity)."""
+    if getattr(st.op, "num_outputs", 1) > 1:
+        raise st._error("rfactor", k, "rfactor of a tuple-returning compute is not supported")
+    red = st.op.body
+    if isinstance(red.combiner, E.CommReducer):
+        raise st._error("rfactor", k, f"rfactor of a user-defined reducer ({red.combiner.name}, "
+                        "from comm_reducer) is not supported; use oc.sum/max/min/prod")
+    if red.init is not None:
+        raise st._error("rfactor", k, "rfactor of a reduction with init= is not supported "
+                        "(the start value would be counted once per factored part)")
 
 
 def _factored_op(st, k, factor_axis, extent, value, guards) -> tuple:

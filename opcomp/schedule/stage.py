@@ -12,6 +12,7 @@ same computation (see trace.py).
 """
 from __future__ import annotations
 
+from ..errors import OpcompError
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,26 +21,42 @@ from ..ir import expr as E
 from .. import dtype as dt
 from .. import te
 from ..workload import workload_key
+from .symbolic import size_vars, symbolic_factor, trace_factor  # noqa: F401 (size_vars: API)
 
 THREAD_TAGS = tuple(f"{k}.{a}" for k in ("blockIdx", "threadIdx") for a in "xyz")
 STORAGE_SCOPES = ("global", "shared", "local")
 
 
-class ScheduleError(ValueError):
+class ScheduleError(OpcompError, ValueError):
     """An invalid schedule primitive call; names the stage, the axis and the rule."""
 
 
 @dataclass(frozen=True)
 class ThreadAxis:
-    """A GPU thread or block index, for bind()."""
+    """A GPU thread or block index, or a virtual thread, for bind()."""
     tag: str
+    name: str = ""
+    extent: object = None     # int: the declared launch extent (thread_axis((0, 32), tag))
 
 
-def thread_axis(tag: str) -> ThreadAxis:
-    """blockIdx.x/y/z or threadIdx.x/y/z."""
-    if tag not in THREAD_TAGS:
-        raise ScheduleError(f"thread_axis: unknown tag {tag!r}; valid: {', '.join(THREAD_TAGS)}")
-    return ThreadAxis(tag)
+VIRTUAL_THREAD = "vthread"
+# pragma keys that TVM treats as the loop-kind primitive of that name
+_PRAGMA_PRIMITIVES = {"vectorize": "vectorize", "unroll": "unroll", "parallel": "parallel"}
+
+
+def thread_axis(tag, name: str = "", *rest) -> ThreadAxis:
+    """blockIdx.x/y/z, threadIdx.x/y/z, or "vthread" (a virtual thread: its
+    iterations are interleaved into one thread's body, on any target).
+    thread_axis((0, 32), "threadIdx.x"[, name]) (TVM's range-first form) also fixes
+    the launch extent: every loop bound to it must have exactly that extent."""
+    extent = None
+    if isinstance(tag, (tuple, list)):
+        from .thread_extent import declared_extent
+        extent, tag, name = declared_extent(tag, name), name, (rest[0] if rest else "")
+    if tag not in THREAD_TAGS + (VIRTUAL_THREAD,):
+        raise ScheduleError(f"thread_axis: unknown tag {tag!r}; valid: "
+                            f"{', '.join(THREAD_TAGS + (VIRTUAL_THREAD,))}")
+    return ThreadAxis(tag, name or tag, extent)
 
 
 @dataclass(frozen=True)
@@ -58,10 +75,26 @@ class Fuse:
     fused: E.IterVar
 
 
+@dataclass(frozen=True)
+class Singleton:
+    """A loop of one iteration that maps to no root axis (what fuse() of no axes makes)."""
+    iv: E.IterVar
+
+    @property
+    def parent(self):      # read like a split's parent by code that filters relations
+        return self.iv
+
+
 def _ceildiv(a: E.Expr, b: E.Expr) -> E.Expr:
     if isinstance(a, E.Const) and isinstance(b, E.Const):
         return E.const(-(-a.value // b.value), a.dtype)
     return (a + b - 1) // b
+
+
+def _at_most(part: E.Expr, extent: E.Expr) -> E.Expr:
+    if isinstance(part, E.Const) and isinstance(extent, E.Const) and part.value > extent.value:
+        return E.const(max(extent.value, 1), part.dtype)
+    return part
 
 
 class Stage:
@@ -83,6 +116,10 @@ class Stage:
         self.scope = "global"
         self.is_output = False
         self.is_placeholder = isinstance(op, te.PlaceholderOp)
+        self.pragmas: dict = {}           # IterVar -> {key: value} (storage.py)
+        self.storage_aligns: dict = {}    # dimension -> (factor, offset)
+        self.double_buffered = False
+        self.group = None                 # the Group (create_group) it belongs to
 
     # -- helpers ---------------------------------------------------------------
     def loops_str(self) -> str:
@@ -96,6 +133,8 @@ class Stage:
     def _leaf(self, primitive: str, iv) -> E.IterVar:
         if self.is_placeholder:
             raise self._error(primitive, iv, "an input placeholder has no loops to schedule")
+        from .escapes import check_leaf      # extern, scan and tensorize rules
+        check_leaf(self, primitive, iv)
         if not isinstance(iv, E.IterVar):
             raise self._error(primitive, iv, f"expected a loop axis (IterVar), got {type(iv).__name__}")
         if iv in self.leaf_iter_vars:
@@ -121,12 +160,6 @@ class Stage:
     def _record(self, primitive: str, **args):
         self.schedule.trace.record(primitive, self.name, args)
 
-    def _not_attach_point(self, primitive: str, iv):
-        for st in self.schedule.stages:
-            if st.attach_stage is self and st.attach_ivar is iv:
-                raise self._error(primitive, iv, f"stage {st.name} is computed at this axis; "
-                                  f"{primitive} before compute_at")
-
     def axis_key(self, iv) -> str:
         """The axis's name in a trace: its name, or name#position when names repeat."""
         if sum(1 for x in self.all_iter_vars if x.name == iv.name) == 1:
@@ -140,12 +173,37 @@ class Stage:
 
     # -- loop transformations ---------------------------------------------------
     def split(self, parent, factor=None, nparts=None):
-        """Split parent into (outer, inner); inner has `factor` iterations (or outer `nparts`)."""
+        """Split parent into (outer, inner); inner has `factor` iterations (or outer `nparts`).
+
+        The factor may be symbolic (an expression over the computation's size
+        vars): the tail gets guards like any non-divisible split.  A stage computed
+        at parent moves to the inner loop (TVM's legalization of an attach point)."""
         parent = self._leaf("split", parent)
         if (factor is None) == (nparts is None):
             raise self._error("split", parent, "give exactly one of factor= or nparts=")
         factor, nparts = _int_factor(factor), _int_factor(nparts)
         value, what = (factor, "factor") if factor is not None else (nparts, "nparts")
+        if isinstance(value, E.Expr) and not isinstance(value, E.Const):
+            c = symbolic_factor(self, parent, value, what)
+        else:
+            c = self._const_factor(parent, value, what)
+        self._not_annotated("split", parent)
+        part = _at_most(c, parent.extent)      # a factor past the extent is clipped
+        inner_ext = part if factor is not None else _ceildiv(parent.extent, c)
+        outer_ext = _ceildiv(parent.extent, c) if factor is not None else part
+        outer = self._new_iv(parent.name + ".outer", outer_ext, parent.kind)
+        inner = self._new_iv(parent.name + ".inner", inner_ext, parent.kind)
+        self.relations.append(Split(parent, outer, inner, c if factor is not None else None,
+                                    c if nparts is not None else None))
+        pos = self.leaf_iter_vars.index(parent)
+        self.leaf_iter_vars[pos:pos + 1] = [outer, inner]
+        self._move_attachments(parent, inner)
+        factor_rec, nparts_rec = (trace_factor(factor), trace_factor(nparts))
+        self._record("split", axis=self.axis_key(parent), factor=factor_rec, nparts=nparts_rec,
+                     results=[outer.name, inner.name])
+        return outer, inner
+
+    def _const_factor(self, parent, value, what: str) -> E.Const:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self._error("split", parent, f"{what} must be a positive int, got {value!r}")
         if value <= 0:
@@ -153,20 +211,14 @@ class Stage:
         if value > np.iinfo(parent.extent.dtype).max:
             raise self._error("split", parent, f"{what} {value} does not fit the axis's "
                               f"{parent.extent.dtype} loop counter")
-        self._not_annotated("split", parent)
-        self._not_attach_point("split", parent)
-        c = E.const(value, parent.extent.dtype)
-        inner_ext = c if factor is not None else _ceildiv(parent.extent, c)
-        outer_ext = _ceildiv(parent.extent, c) if factor is not None else c
-        outer = self._new_iv(parent.name + ".outer", outer_ext, parent.kind)
-        inner = self._new_iv(parent.name + ".inner", inner_ext, parent.kind)
-        self.relations.append(Split(parent, outer, inner, c if factor is not None else None,
-                                    c if nparts is not None else None))
-        pos = self.leaf_iter_vars.index(parent)
-        self.leaf_iter_vars[pos:pos + 1] = [outer, inner]
-        self._record("split", axis=self.axis_key(parent), factor=factor, nparts=nparts,
-                     results=[outer.name, inner.name])
-        return outer, inner
+        return E.const(value, parent.extent.dtype)
+
+    def _move_attachments(self, old, new):
+        """Stages computed at a loop that was split or fused now hang at `new`
+        (TVM: the inner loop of a split, the fused loop of a fuse)."""
+        for st in self.schedule.stages + self.schedule.groups:
+            if st.attach_stage is self and st.attach_ivar is old:
+                st.attach_ivar = new
 
     def tile(self, x, y, x_factor, y_factor):
         """Split x and y and order the loops (xo, yo, xi, yi)."""
@@ -184,18 +236,30 @@ class Stage:
         return xo, yo, xi, yi
 
     def fuse(self, *ivs):
-        """Fuse consecutive loops (outer first) into one."""
+        """Fuse consecutive loops (outer first) into one.  With no axes, a new loop
+        of one iteration at the outermost position (as TVM's fuse())."""
         if len(ivs) == 1 and isinstance(ivs[0], (list, tuple)):
             ivs = tuple(ivs[0])
         if not ivs:
-            raise self._error("fuse", "-", "needs at least one axis")
+            return self._unit_loop()
         ivs = [self._leaf("fuse", iv) for iv in ivs]
         self._check_fusable(ivs)
         fused = ivs[0]
         for inner in ivs[1:]:
             fused = self._fuse_pair(fused, inner)
+        for iv in ivs:
+            self._move_attachments(iv, fused)
         self._record("fuse", axes=[self.axis_key(iv) for iv in ivs], results=[fused.name])
         return fused
+
+    def _unit_loop(self):
+        if self.is_placeholder:
+            raise self._error("fuse", "-", "an input placeholder has no loops to schedule")
+        unit = self._new_iv("unit", E.const(1), "data")
+        self.relations.append(Singleton(unit))
+        self.leaf_iter_vars.insert(0, unit)
+        self._record("fuse", axes=[], results=[unit.name])
+        return unit
 
     def _check_fusable(self, ivs):
         pos = [self.leaf_iter_vars.index(iv) for iv in ivs]
@@ -205,8 +269,6 @@ class Stage:
                                   "given outer to inner")
         for iv in ivs:
             self._not_annotated("fuse", iv)
-            if len(ivs) > 1:
-                self._not_attach_point("fuse", iv)
             if iv.kind != ivs[0].kind:
                 raise self._error("fuse", iv, "cannot fuse a data axis with a reduction axis")
 
@@ -241,7 +303,9 @@ class Stage:
         return iv
 
     def vectorize(self, iv):
-        """Execute this loop as vector instructions (the extent must be a constant)."""
+        """Execute this loop as vector instructions.  Any extent: one longer than a
+        few of the target's vectors, or symbolic, is lowered as full vectors of the
+        target's width plus a tail (passes/vectorize.py)."""
         iv = self._annotate("vectorize", iv, "vectorized")
         if iv.kind == "reduce":
             raise self._error("vectorize", iv, "cannot vectorize a reduction axis "
@@ -251,10 +315,6 @@ class Stage:
         if other is not None:
             raise self._error("vectorize", iv, f"axis {other.name} is already vectorized; "
                               "vectorize one axis per stage (fuse them first)")
-        if self.is_output:
-            # Outputs stay at root, so the extent is final now; other stages may be
-            # computed at a tile later, and lowering checks their inferred extent.
-            check_vector_extent(self, iv, iv.extent)
         self.annotations[iv] = ("vectorized", None)
         self._record("vectorize", axis=self.axis_key(iv))
 
@@ -274,9 +334,12 @@ class Stage:
         self._record("parallel", axis=self.axis_key(iv))
 
     def bind(self, iv, thread):
-        """Map this loop to a GPU thread or block index (GPU targets only)."""
+        """Map this loop to a GPU thread or block index (GPU targets only), or to a
+        virtual thread (any target: the loop is unrolled into the thread's body)."""
         if not isinstance(thread, ThreadAxis):
             raise self._error("bind", iv, f"expected oc.thread_axis(...), got {thread!r}")
+        if thread.tag == VIRTUAL_THREAD:
+            return self._bind_virtual(iv)
         iv = self._annotate("bind", iv, "thread", thread.tag)
         if iv.kind == "reduce":
             raise self._error("bind", iv, "cannot bind a reduction axis to a thread axis "
@@ -284,8 +347,59 @@ class Stage:
         for other, (kind, tag) in self.annotations.items():
             if tag == thread.tag and other is not iv:
                 raise self._error("bind", iv, f"{thread.tag} is already bound to axis {other.name}")
+        if thread.extent is not None:
+            from .thread_extent import check_bound_extent
+            check_bound_extent(self, iv, thread)
         self.annotations[iv] = ("thread", thread.tag)
         self._record("bind", axis=self.axis_key(iv), thread=thread.tag)
+
+    def _bind_virtual(self, iv):
+        iv = self._annotate("bind", iv, "vthread")
+        if iv.kind == "reduce":
+            raise self._error("bind", iv, "cannot bind a reduction axis to a virtual thread "
+                              "(TVM interleaves data loops only)")
+        self.annotations[iv] = ("vthread", None)
+        self._record("bind", axis=self.axis_key(iv), thread=VIRTUAL_THREAD)
+
+    def pragma(self, iv, key, value=None):
+        """Annotate a loop with a pragma (storage.KNOWN_PRAGMAS are lowered; others are
+        kept in the schedule and ignored).  "vectorize", "unroll" and "parallel" act
+        as those primitives, as in TVM."""
+        if key in _PRAGMA_PRIMITIVES:
+            return getattr(self, _PRAGMA_PRIMITIVES[key])(iv)
+        from .storage import pragma
+        pragma(self, iv, key, value)
+
+    @property
+    def iter_var_attrs(self) -> dict:
+        """TVM's view of this stage's loop annotations: IterVar -> IterVarAttr
+        (iter_type, bind_thread, pragma_keys, pragma_values, tensor_intrin)."""
+        from .iter_var_attr import iter_var_attrs
+        return iter_var_attrs(self)
+
+    # -- storage (storage.py) --------------------------------------------------------
+    def set_scope(self, scope: str):
+        """Store this stage's buffer in `scope` (global, shared or local)."""
+        from .storage import set_scope
+        set_scope(self, scope)
+
+    def storage_align(self, axis, factor: int, offset: int):
+        """Pad the stride of dimension `axis` of this stage's buffer to factor*k + offset."""
+        from .storage import storage_align
+        storage_align(self, axis, factor, offset)
+
+    def double_buffer(self):
+        """Keep two copies of this stage's buffer, alternating per iteration of the
+        loop it is computed at."""
+        from .storage import double_buffer
+        double_buffer(self)
+
+    def tensorize(self, iv, intrin):
+        """Replace the loops from iv inward by a call to a tensor intrinsic
+        (oc.decl_tensor_intrin); the loop nest must compute what the intrinsic
+        computes (see opcomp/tensor_intrin.py)."""
+        from .tensorize import tensorize
+        tensorize(self, iv, intrin)
 
     # -- placement ----------------------------------------------------------------
     def compute_at(self, parent: "Stage", iv):
@@ -334,8 +448,13 @@ class Stage:
     def compute_inline(self):
         """Substitute this stage's expression into its consumers."""
         self._check_movable("compute_inline")
-        if self.op.reduce_axis:
+        # rfactor of a whole reduction axis leaves a reduction over no axes (fuzz seed 99)
+        if self.op.reduce_axis or isinstance(getattr(self.op, "body", None), E.Reduce):
             raise self._error("compute_inline", "-", "cannot inline a reduction")
+        if getattr(self.op, "num_outputs", 1) > 1:
+            raise self._error("compute_inline", "-", "cannot inline a tuple-returning compute "
+                              f"({self.op.num_outputs} outputs in one loop nest); "
+                              "compute it at root or compute_at a consumer")
         if self.is_output:
             raise self._error("compute_inline", "-", "cannot inline an output tensor")
         for st in self.schedule.stages:
@@ -353,19 +472,11 @@ class Stage:
     def _check_movable(self, primitive: str):
         if self.is_placeholder:
             raise self._error(primitive, "-", "an input placeholder is not computed")
+        from .escapes import check_movable   # extern, scan and tensorize rules
+        check_movable(self, primitive)
 
     def __repr__(self):
         return f"Stage({self.name}, loops={self.loops_str()})"
-
-
-def check_vector_extent(stage, iv, extent) -> None:
-    """A vectorized loop needs a constant extent of at most 64 lanes."""
-    if not isinstance(extent, E.Const):
-        raise stage._error("vectorize", iv, f"extent {extent} is not a constant; "
-                           "split by a constant factor and vectorize the inner axis")
-    if extent.value > 64:
-        raise stage._error("vectorize", iv, f"extent {extent.value} exceeds 64 lanes; "
-                           "split it first")
 
 
 def _int_factor(value):
@@ -384,8 +495,10 @@ class Schedule:
         outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         if not outs:
             raise ScheduleError("create_schedule: needs at least one output tensor")
-        # TVM passes operations (create_schedule(C.op)): take each op's output
-        outs = [t.output(0) if isinstance(t, te.Operation) else t for t in outs]
+        # TVM passes operations (create_schedule(C.op)): take each op's outputs (all of a
+        # tuple compute's or a multi-state scan's), each once
+        outs = [o for t in outs for o in (_op_outputs(t) if isinstance(t, te.Operation) else [t])]
+        outs = [t for k, t in enumerate(outs) if not any(_same_tensor(t, u) for u in outs[:k])]
         for t in outs:
             if not isinstance(t, te.Tensor):
                 raise ScheduleError(f"create_schedule: outputs must be tensors or operations, "
@@ -394,10 +507,14 @@ class Schedule:
         self.trace = Trace(workload=workload_key(outs))
         self.stages: list = []
         self.stage_map: dict = {}
+        self.groups: list = []            # create_group (group.py)
         for t in te.tensors_in_order(outs):
             self._add_stage(Stage(t.op, self), t.op)
         for t in outs:
             self.stage_map[t.op].is_output = True
+        for st in self.stages:                  # a scan's update runs in its loop (scan.py)
+            if hasattr(st.op, "attach_updates"):
+                st.op.attach_updates(self, st)
 
     def _add_stage(self, stage, op, index=None):
         names = {s.name for s in self.stages}
@@ -468,9 +585,24 @@ class Schedule:
         return cache_read(self, tensor, scope, readers)
 
     def cache_write(self, tensor, scope: str):
-        """Compute tensor into a `scope` buffer first; tensor's stage becomes a copy."""
-        from .cache_stage import cache_write
+        """Compute tensor into a `scope` buffer first; tensor's stage becomes a copy.
+        A tuple-returning compute is cached whole: pass the list of all its outputs
+        (TVM's form); the list of cache tensors is returned."""
+        from .cache_stage import cache_write, cache_write_outputs
+        if isinstance(tensor, (list, tuple)):
+            return cache_write_outputs(self, list(tensor), scope)
+        op = getattr(tensor, "op", tensor)
+        if getattr(op, "num_outputs", 1) > 1:
+            raise self[tensor]._error("cache_write", "-", "cache_write of a tuple-returning "
+                                      "compute takes the list of all its outputs "
+                                      "(s.cache_write([C0, C1], scope))")
         return cache_write(self, tensor, scope)
+
+    def create_group(self, outputs, inputs, include_inputs: bool = False):
+        """The stages between inputs and outputs as one group that can be compute_at'ed
+        (see group.py); inputs belong to it only with include_inputs=True."""
+        from .group import create_group
+        return create_group(self, outputs, inputs, include_inputs)
 
     def rfactor(self, tensor, axis, factor_axis: int = 0):
         """Factor reduction loop `axis` of tensor out into a new tensor T.rf (returned),
@@ -478,6 +610,15 @@ class Schedule:
         final reduction over it (see rfactor.py)."""
         from .rfactor import rfactor
         return rfactor(self, tensor, axis, factor_axis)
+
+
+def _op_outputs(op) -> list:
+    return [op.output(k) for k in range(op.num_outputs)]
+
+
+def _same_tensor(a, b) -> bool:
+    return isinstance(a, te.Tensor) and isinstance(b, te.Tensor) and a.op is b.op and \
+        a.value_index == b.value_index
 
 
 def create_schedule(outputs) -> Schedule:

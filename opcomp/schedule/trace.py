@@ -21,7 +21,8 @@ from .stage import ScheduleError
 
 PRIMITIVES = ("split", "fuse", "reorder", "vectorize", "unroll", "parallel", "bind",
               "compute_at", "compute_inline", "compute_root", "cache_read", "cache_write",
-              "rfactor")
+              "rfactor", "set_scope", "storage_align", "double_buffer", "pragma",
+              "create_group", "group_compute_at")
 
 
 FORMAT, VERSION = "opcomp-trace", 1
@@ -101,15 +102,30 @@ REQUIRED_ARGS = {"split": ("axis",), "fuse": ("axes",), "reorder": ("axes",),
                  "vectorize": ("axis",), "unroll": ("axis",), "parallel": ("axis",),
                  "bind": ("axis", "thread"), "compute_at": ("target", "axis"),
                  "compute_inline": (), "compute_root": (), "cache_read": ("scope", "readers"),
-                 "cache_write": ("scope",), "rfactor": ("axis", "factor_axis")}
+                 "cache_write": ("scope",), "rfactor": ("axis", "factor_axis"),
+                 "set_scope": ("scope",), "storage_align": ("axis", "factor", "offset"),
+                 "double_buffer": (), "pragma": ("axis", "key"),
+                 "create_group": ("outputs", "inputs", "include_inputs"),
+                 "group_compute_at": ("target", "axis")}
 OPTIONAL_ARGS = {"split": ("factor", "nparts", "results"), "fuse": ("results",),
-                 "cache_read": ("results",), "cache_write": ("results",), "rfactor": ("results",)}
+                 "cache_read": ("results",), "cache_write": ("results",), "rfactor": ("results",),
+                 "pragma": ("value",), "create_group": ("results",)}
 # What each argument must be: a name, a list of names, an int, or an int or null.
 NAME, NAMES, INT = "a name (string)", "a list of names", "an integer"
 INT_OR_NULL = "an integer or null"
+FACTOR = "an integer, an expression object or null"
+SCALAR = "an integer, a boolean, a string or null"
+BOOL = "a boolean"
 ARG_KINDS = {"axis": NAME, "thread": NAME, "target": NAME, "scope": NAME, "axes": NAMES,
-             "readers": NAMES, "results": NAMES, "factor": INT_OR_NULL, "nparts": INT_OR_NULL,
-             "factor_axis": INT}
+             "readers": NAMES, "results": NAMES, "factor": FACTOR, "nparts": FACTOR,
+             "factor_axis": INT, "offset": INT, "key": NAME, "value": SCALAR,
+             "outputs": NAMES, "inputs": NAMES, "include_inputs": BOOL}
+
+
+# tensorize (tensor_intrin.py) names its intrinsic; replay finds it by that name
+PRIMITIVES += ("tensorize",)
+REQUIRED_ARGS["tensorize"] = ("axis", "intrin")
+ARG_KINDS["intrin"] = NAME
 
 
 def check_record(rec, number: int) -> None:
@@ -136,6 +152,16 @@ def check_record(rec, number: int) -> None:
 
 
 def _is_kind(value, kind: str) -> bool:
+    if kind == FACTOR and isinstance(value, dict):
+        return _is_expr_object(value)
+    if kind in (FACTOR, SCALAR) and value is None:
+        return True
+    if kind in (SCALAR, BOOL) and isinstance(value, bool):
+        return True
+    if kind == SCALAR and isinstance(value, str):
+        return True
+    if kind == BOOL:
+        return False
     if kind == NAME:
         return isinstance(value, str)
     if kind == NAMES:
@@ -143,6 +169,58 @@ def _is_kind(value, kind: str) -> bool:
     if kind == INT_OR_NULL and value is None:
         return True
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# Symbolic split factors: {"var": name} | {"op": floordiv, "a": ..., "b": ...} | int.
+EXPR_OPS = ("add", "sub", "mul", "floordiv", "floormod", "min", "max")
+
+
+def encode_expr(e):
+    """An integer expression over size vars as a JSON object (see EXPR_OPS)."""
+    from ..ir import expr as E
+    if isinstance(e, E.Const):
+        return int(e.value)
+    if isinstance(e, E.Var):
+        return {"var": e.name}
+    if isinstance(e, E.Cast):
+        return encode_expr(e.value)
+    if isinstance(e, E.Binary) and e.op in EXPR_OPS:
+        return {"op": e.op, "a": encode_expr(e.a), "b": encode_expr(e.b)}
+    raise ScheduleError(f"trace: cannot record the split factor {e} (only integer arithmetic "
+                        f"over size vars: {', '.join(EXPR_OPS)})")
+
+
+def _is_expr_object(value, depth: int = 0) -> bool:
+    if depth > 32:
+        return False
+    if isinstance(value, int) and not isinstance(value, bool):
+        return True
+    if not isinstance(value, dict):
+        return False
+    if set(value) == {"var"}:
+        return isinstance(value["var"], str)
+    return set(value) == {"op", "a", "b"} and value["op"] in EXPR_OPS and \
+        _is_expr_object(value["a"], depth + 1) and _is_expr_object(value["b"], depth + 1)
+
+
+def decode_expr(value, sch):
+    """encode_expr's object back to an expression over sch's size vars."""
+    from ..ir import expr as E
+    from .stage import size_vars
+    if isinstance(value, int):
+        return value
+    if "var" in value:
+        found = [v for v in size_vars(sch) if v.name == value["var"]]
+        if not found:
+            raise ScheduleError(f"trace: the split factor names {value['var']!r}, which is not "
+                                "a size var of the schedule's computation")
+        return found[0]
+    a, b = decode_expr(value["a"], sch), decode_expr(value["b"], sch)
+    return E.binary(value["op"], E.as_expr(a), E.as_expr(b))
+
+
+def _factor_arg(value, sch):
+    return None if value is None else decode_expr(value, sch)
 
 
 def _replica(sch):
@@ -170,9 +248,12 @@ def _axis(stage, name):
 def _replay(sch, rec) -> None:
     from .stage import thread_axis
     prim, args = rec["primitive"], rec["args"]
+    if prim in ("create_group", "group_compute_at"):
+        return _replay_group(sch, rec)
     st = sch.stage_by_name(rec["stage"])
     if prim == "split":
-        st.split(_axis(st, args["axis"]), factor=args.get("factor"), nparts=args.get("nparts"))
+        st.split(_axis(st, args["axis"]), factor=_factor_arg(args.get("factor"), sch),
+                 nparts=_factor_arg(args.get("nparts"), sch))
     elif prim in ("fuse", "reorder"):
         getattr(st, prim)(*[_axis(st, a) for a in args["axes"]])
     elif prim in ("vectorize", "unroll", "parallel"):
@@ -188,6 +269,38 @@ def _replay(sch, rec) -> None:
         readers = [sch.stage_by_name(r).op for r in args["readers"]]
         sch.cache_read(st.op.output(), args["scope"], readers)
     elif prim == "cache_write":
-        sch.cache_write(st.op.output(), args["scope"])
+        outs = [st.op.output(k) for k in range(st.op.num_outputs)]   # a tuple compute: all
+        sch.cache_write(outs if len(outs) > 1 else outs[0], args["scope"])
     elif prim == "rfactor":
         sch.rfactor(st.op.output(), _axis(st, args["axis"]), args["factor_axis"])
+    elif prim == "tensorize":
+        from .tensorize import get_tensor_intrin
+        st.tensorize(_axis(st, args["axis"]), get_tensor_intrin(args["intrin"]))
+    else:
+        _replay_storage(st, prim, args)
+
+
+def _replay_storage(st, prim, args) -> None:
+    if prim == "set_scope":
+        st.set_scope(args["scope"])
+    elif prim == "storage_align":
+        st.storage_align(_axis(st, args["axis"]), args["factor"], args["offset"])
+    elif prim == "double_buffer":
+        st.double_buffer()
+    elif prim == "pragma":
+        st.pragma(_axis(st, args["axis"]), args["key"], args.get("value"))
+
+
+def _replay_group(sch, rec) -> None:
+    args = rec["args"]
+    if rec["primitive"] == "create_group":
+        tensors = [[sch.stage_by_name(n).op.output() for n in args[k]]
+                   for k in ("outputs", "inputs")]
+        sch.create_group(*tensors, include_inputs=args["include_inputs"])
+        return
+    group = next((g for g in sch.groups if g.name == rec["stage"]), None)
+    if group is None:
+        raise ScheduleError(f"trace: no group named {rec['stage']!r}; groups: "
+                            f"{[g.name for g in sch.groups]}")
+    target = sch.stage_by_name(args["target"])
+    group.compute_at(target, _axis(target, args["axis"]))

@@ -283,3 +283,58 @@ def test_gpu_module_given_host_arrays():
                        r"runs on cuda \(target cuda\); move the tensor to the GPU first "
                        r"\(e\.g\. tensor\.cuda\(\)\)"):
         sig.prepare([np.ones(64, np.float32), np.ones(64, np.float32)])
+
+
+# -- scalar arguments (tests/opcomp/test_scalar_args.py) -----------------------------
+
+def _scalar_module():
+    n, x = oc.size_var("n"), oc.size_var("x")
+    A = oc.placeholder((n,), name="A")
+    B = oc.compute((n // x,), lambda i: A[i] + 1.0, name="B")
+    return oc.build(oc.create_schedule(B.op), [A, B, x], name="k")
+
+
+def test_scalar_argument_of_a_float():
+    with pytest.raises(oc.ArgumentError, match="argument x is an integer scalar"):
+        _scalar_module()(np.ones(4, np.float32), np.ones(2, np.float32), 2.0)
+
+
+def test_scalar_argument_out_of_its_range():
+    with pytest.raises(oc.ArgumentError, match="does not fit its type int32"):
+        _scalar_module()(np.ones(4, np.float32), np.ones(2, np.float32), 2**40)
+
+
+def test_scalar_argument_zero_divides_a_shape():
+    with pytest.raises(oc.ArgumentError, match="is 0, but parameter shapes divide by it"):
+        _scalar_module()(np.ones(4, np.float32), np.ones(2, np.float32), 0)
+
+
+def test_scalar_argument_of_a_float_var():
+    from opcomp.ir.expr import Var
+    A = oc.placeholder((4,), name="A")
+    alpha = Var("alpha", "float32")          # oc.var makes integer vars only
+    B = oc.compute((4,), lambda i: A[i] * 2.0, name="B")
+    with pytest.raises(oc.ScheduleError, match=r"only integer scalars can be arguments "
+                                               r"\(pass a float as a one-element tensor"):
+        oc.lower(oc.create_schedule(B.op), [A, B, alpha])
+
+
+def test_scalar_arguments_without_tensors():
+    A = oc.placeholder((4,), name="A")
+    B = oc.compute((4,), lambda i: A[i] * 2.0, name="B")
+    with pytest.raises(oc.ScheduleError, match=r"lower: args must include the tensors "
+                                               r"\(inputs and outputs\), not only scalars"):
+        oc.lower(oc.create_schedule(B.op), [oc.var("x")])
+
+
+def test_lower_argument_that_is_neither_tensor_nor_var():
+    A = oc.placeholder((4,), name="A")
+    B = oc.compute((4,), lambda i: A[i] * 2.0, name="B")
+    with pytest.raises(oc.ScheduleError, match="lower: args must be tensors or integer vars, got"):
+        oc.lower(oc.create_schedule(B.op), [A, B, 3])
+
+
+def test_torch_op_of_a_module_with_a_scalar_argument():
+    from opcomp.frameworks.kernel_spec import FrameworkError, KernelSpec
+    with pytest.raises(FrameworkError, match="takes scalar argument"):
+        KernelSpec(_scalar_module(), "lib::k")

@@ -37,8 +37,11 @@ def snapshot(s):
     return len(s.trace), s.trace.to_json(), [
         (st.name, id(st.op), st.scope, st.attach_type, name(st.attach_stage), name(st.attach_ivar),
          [iv.name for iv in st.leaf_iter_vars], [iv.name for iv in st.all_iter_vars],
-         len(st.relations), sorted((iv.name, a) for iv, a in st.annotations.items()))
-        for st in s.stages]
+         len(st.relations), sorted((iv.name, a) for iv, a in st.annotations.items()),
+         sorted((iv.name, sorted(p.items())) for iv, p in st.pragmas.items()),
+         sorted(st.storage_aligns.items()), st.double_buffered,
+         name(st.group))
+        for st in s.stages] + [len(s.groups)]
 
 
 @contextmanager
@@ -180,13 +183,6 @@ def test_tile_annotated_axis():
 
 # -- fuse / reorder ---------------------------------------------------------------------
 
-def test_fuse_no_axes():
-    A, B, C = matmul()
-    s = oc.create_schedule(C)
-    with unchanged(s), raises("fuse", "C", "-", "needs at least one axis"):
-        s[C].fuse()
-
-
 def test_fuse_not_adjacent():
     A, B, C = matmul()
     s = oc.create_schedule(C)
@@ -244,31 +240,6 @@ def test_vectorize_reduce_axis():
     with unchanged(s), raises("vectorize", "C", "k", "cannot vectorize a reduction axis "
                               "(lanes would race on the accumulator); vectorize a data axis"):
         s[C].vectorize(C.op.reduce_axis[0])
-
-
-def test_vectorize_symbolic_extent():
-    n = oc.var("n")
-    A = oc.placeholder((n,), name="A")
-    C = oc.compute((n,), lambda i: A[i] * 2.0, name="C")
-    s = oc.create_schedule(C)
-    with unchanged(s), raises("vectorize", "C", "i", "extent n is not a constant; split by a "
-                              "constant factor and vectorize the inner axis"):
-        s[C].vectorize(C.op.axis[0])
-
-
-def test_vectorize_too_many_lanes():
-    A, B = chain(n=128, length=2)
-    s = oc.create_schedule(B)
-    with unchanged(s), raises("vectorize", "B", "j", "extent 128 exceeds 64 lanes; split it first"):
-        s[B].vectorize(B.op.axis[1])
-
-
-def test_vectorize_intermediate_too_wide_at_lower():
-    A, B, C = chain(n=128)
-    s = oc.create_schedule(C)
-    s[B].vectorize(B.op.axis[1])          # accepted: B could still be computed at a tile
-    with unchanged(s), raises("vectorize", "B", "j", "extent 128 exceeds 64 lanes; split it first"):
-        oc.lower(s, [A, C])
 
 
 def test_vectorize_second_axis():
@@ -429,15 +400,6 @@ def test_compute_at_producer_with_other_consumer():
         s[B].compute_at(s[D], D.op.axis[0])
 
 
-def test_split_axis_with_attached_stage():
-    A, B, C = chain()
-    s = oc.create_schedule(C)
-    s[B].compute_at(s[C], C.op.axis[0])
-    with unchanged(s), raises("split", "C", "i", "stage B is computed at this axis; "
-                              "split before compute_at"):
-        s[C].split(C.op.axis[0], factor=4)
-
-
 def test_lower_attached_stage_in_args():
     A, B, C = chain(n=16)
     s = oc.create_schedule(C)
@@ -595,7 +557,7 @@ def test_lower_args_not_tensors():
     A, B, C = chain()
     s = oc.create_schedule(C)
     with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
-            "lower: args must be tensors, got 'C'")):
+            "lower: args must be tensors or integer vars, got 'C'")):
         oc.lower(s, [A, "C"])
 
 
@@ -655,8 +617,9 @@ def test_trace_unexpected_argument():
 
 @pytest.mark.parametrize("args, key, kind, got", [
     ('{"axes": "ij"}', "axes", "a list of names", "str"),
-    ('{"axis": "i", "factor": "4"}', "factor", "an integer or null", "str"),
-    ('{"axis": "i", "factor": true}', "factor", "an integer or null", "bool"),
+    ('{"axis": "i", "factor": "4"}', "factor", "an integer, an expression object or null", "str"),
+    ('{"axis": "i", "factor": true}', "factor", "an integer, an expression object or null",
+     "bool"),
     ('{"axis": ["i"]}', "axis", "a name (string)", "list"),
 ])
 def test_trace_argument_of_the_wrong_type(args, key, kind, got):
@@ -923,3 +886,303 @@ def test_create_schedule_non_tensor_in_op_list():
     with pytest.raises(oc.ScheduleError, match=re.escape(
             "create_schedule: outputs must be tensors or operations, got 'C'")):
         oc.create_schedule([C.op, "C"])
+
+
+# -- set_scope / storage_align / double_buffer / pragma (schedule/storage.py) ---------------
+
+def test_set_scope_unknown_scope():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("set_scope", "B", "-", "unknown scope 'texture' (valid: global, "
+                              "shared, local)"):
+        s[B].set_scope("texture")
+
+
+def test_set_scope_of_a_placeholder():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("set_scope", "A", "-", "an input placeholder is the caller's "
+                              "array; cache_read it into a scope instead"):
+        s[A].set_scope("shared")
+
+
+def test_set_scope_of_an_output():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("set_scope", "C", "-", "an output is the caller's array and stays "
+                              "global, not local; cache_write it into local instead"):
+        s[C].set_scope("local")
+
+
+def test_storage_align_not_a_data_axis():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    xo, xi = s[B].split(B.op.axis[0], factor=4)
+    with unchanged(s), raises("storage_align", "B", "i.outer", "expected a data axis of the "
+                              "stage's tensor (s[T].op.axis[k]), got 'i.outer'"):
+        s[B].storage_align(xo, 8, 1)
+
+
+def test_storage_align_of_a_placeholder():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("storage_align", "A", "-", "an input placeholder has no loops"):
+        s[A].storage_align("-", 8, 1)
+
+
+def test_storage_align_of_an_output():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("storage_align", "C", "i", "an output is the caller's array, whose "
+                              "layout is fixed; cache_write it and apply this to the cache stage"):
+        s[C].storage_align(C.op.axis[0], 8, 1)
+
+
+def test_storage_align_factor_not_an_int():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("storage_align", "B", "i", "factor must be an int, got 8.0"):
+        s[B].storage_align(B.op.axis[0], 8.0, 1)
+
+
+def test_storage_align_factor_zero():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("storage_align", "B", "i", "factor must be positive, got 0"):
+        s[B].storage_align(B.op.axis[0], 0, 0)
+
+
+def test_storage_align_offset_out_of_range():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("storage_align", "B", "i", "offset must be in [0, factor), got "
+                              "offset 8 with factor 8"):
+        s[B].storage_align(B.op.axis[0], 8, 8)
+
+
+def test_double_buffer_of_a_placeholder():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("double_buffer", "A", "-", "an input placeholder is not computed"):
+        s[A].double_buffer()
+
+
+def test_double_buffer_of_an_output():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("double_buffer", "C", "-", "an output is the caller's array"):
+        s[C].double_buffer()
+
+
+def test_double_buffer_of_an_inlined_stage():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    s[B].compute_inline()
+    with unchanged(s), raises("double_buffer", "B", "-", "an inlined stage has no buffer"):
+        s[B].double_buffer()
+
+
+def test_pragma_key_not_a_name():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("pragma", "C", "i", "pragma key must be a name such as "
+                              "'unroll_explicit', got 'un roll'"):
+        s[C].pragma(C.op.axis[0], "un roll", 1)
+
+
+def test_pragma_value_of_the_wrong_type():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("pragma", "C", "i", "pragma value must be an int, a bool, a string "
+                              "or omitted, got list"):
+        s[C].pragma(C.op.axis[0], "unroll_explicit", [1])
+
+
+def test_pragma_auto_unroll_max_step_negative():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("pragma", "C", "i", "auto_unroll_max_step takes a non-negative "
+                              "int, got -1"):
+        s[C].pragma(C.op.axis[0], "auto_unroll_max_step", -1)
+
+
+def test_pragma_on_an_axis_of_another_stage():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("pragma", "C", "i", "axis is not a loop of this stage"):
+        s[C].pragma(B.op.axis[0], "unroll_explicit", True)
+
+
+# -- vthread, symbolic split ------------------------------------------------------------------
+
+def test_bind_reduction_axis_to_vthread():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("bind", "C", "k", "cannot bind a reduction axis to a virtual thread "
+                              "(TVM interleaves data loops only)"):
+        s[C].bind(C.op.reduce_axis[0], oc.thread_axis("vthread"))
+
+
+def test_bind_vthread_axis_twice_with_another_kind():
+    A, B, C = chain()
+    s = oc.create_schedule(C)
+    s[C].bind(C.op.axis[0], oc.thread_axis("vthread", name="vx"))
+    with unchanged(s), raises("bind", "C", "i", "axis is already annotated vthread"):
+        s[C].bind(C.op.axis[0], oc.thread_axis("threadIdx.x"))
+
+
+def test_split_by_a_float_expression():
+    n = oc.var("n")
+    A = oc.placeholder((n,), name="A")
+    C = oc.compute((n,), lambda i: A[i] * 2.0, name="C")
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("split", "C", "i", "factor must be a positive int or an integer "
+                              "expression, got a float64 expression"):
+        s[C].split(C.op.axis[0], factor=n * 0.5)
+
+
+def test_split_by_a_free_var():
+    n, t = oc.var("n"), oc.var("tile")
+    A = oc.placeholder((n,), name="A")
+    C = oc.compute((n,), lambda i: A[i] * 2.0, name="C")
+    s = oc.create_schedule(C)
+    with unchanged(s), raises("split", "C", "i", "factor tile uses tile, which is not a size var "
+                              "of the computation's tensors; a symbolic factor must be computable "
+                              "from the argument shapes"):
+        s[C].split(C.op.axis[0], factor=t)
+
+
+def test_trace_split_factor_names_an_unknown_var():
+    n = oc.var("n")
+    A = oc.placeholder((n,), name="A")
+    C = oc.compute((n,), lambda i: A[i] * 2.0, name="C")
+    s = oc.create_schedule(C)
+    trace = oc.Trace.from_json('[{"primitive": "split", "stage": "C", "args": '
+                               '{"axis": "i", "factor": {"var": "m"}}}]')
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: the split factor names 'm', which is not a size var of the schedule's "
+            "computation")):
+        trace.apply(s)
+
+
+def test_trace_cannot_record_a_split_factor_with_a_select():
+    from opcomp.schedule.trace import encode_expr
+    n = oc.var("n")
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "(only integer arithmetic over size vars: add, sub, mul, floordiv")):
+        encode_expr(oc.select(n > 2, n, 2))
+
+
+# -- create_group (schedule/group.py) ------------------------------------------------------
+
+def group_chain(n=N):
+    """x -> x1 -> x2 -> y (y also reads x)."""
+    x = oc.placeholder((n, n), name="x")
+    x1 = oc.compute((n, n), lambda i, j: x[i, j] + 1.0, name="x1")
+    x2 = oc.compute((n, n), lambda i, j: x1[i, j] * 2.0, name="x2")
+    y = oc.compute((n, n), lambda i, j: x2[i, j] + x[i, j], name="y")
+    return x, x1, x2, y
+
+
+def test_create_group_without_outputs():
+    x, x1, x2, y = group_chain()
+    s = oc.create_schedule(y)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "create_group: needs at least one output tensor")):
+        s.create_group([], x)
+
+
+def test_create_group_include_inputs_not_a_bool():
+    x, x1, x2, y = group_chain()
+    s = oc.create_schedule(y)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "create_group: include_inputs must be a bool, got 'yes'")):
+        s.create_group(x2, x, include_inputs="yes")
+
+
+def test_create_group_overlapping_another():
+    x, x1, x2, y = group_chain()
+    s = oc.create_schedule(y)
+    s.create_group(x2, x1)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "create_group: stage x2 already belongs to group group0; a stage is in one group "
+            "at most")):
+        s.create_group(x2, x)
+
+
+def test_create_group_input_not_on_the_way():
+    x, x1, x2, y = group_chain()
+    s = oc.create_schedule(y)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "create_group: input y is not read on the way to the group's outputs")):
+        s.create_group(x1, y, include_inputs=True)
+
+
+def test_group_compute_at_not_a_stage():
+    x, x1, x2, y = group_chain()
+    s = oc.create_schedule(y)
+    g = s.create_group(x2, x)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "compute_at: group group0: target must be a stage (s[T]), got")):
+        g.compute_at(y, y.op.axis[0])
+
+
+def test_group_compute_at_a_member():
+    x, x1, x2, y = group_chain()
+    s = oc.create_schedule(y)
+    g = s.create_group(x2, x)
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "compute_at: group group0: target stage x2 is a member of the group; a group is "
+            "computed at a stage outside it")):
+        g.compute_at(s[x2], x2.op.axis[0])
+
+
+def test_group_compute_at_with_no_member_at_root():
+    x, x1, x2, y = group_chain()
+    s = oc.create_schedule(y)
+    g = s.create_group(x1, x)
+    s[x1].compute_inline()
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "compute_at: group group0: no member is at root (every one is inlined or computed "
+            "at another stage)")):
+        g.compute_at(s[y], y.op.axis[0])
+
+
+def test_group_with_an_output_member_compute_at():
+    x, x1, x2, y = group_chain()
+    z = oc.compute((N, N), lambda i, j: x2[i, j] * y[i, j], name="z")
+    s = oc.create_schedule([y, z])
+    g = s.create_group(y, x1)
+    with unchanged(s), raises("compute_at", "y", "i", "an output tensor cannot be computed at "
+                              "another stage (it is a member of the group)"):
+        g.compute_at(s[z], z.op.axis[0])
+
+
+def test_group_compute_at_a_non_consumer():
+    x, x1, x2, y = group_chain()
+    w = oc.compute((N, N), lambda i, j: x[i, j] * 3.0, name="w")
+    s = oc.create_schedule([y, w])
+    g = s.create_group(x1, x)
+    with unchanged(s), raises("compute_at", "x1", "i", "stage w does not consume x1"):
+        g.compute_at(s[w], w.op.axis[0])
+
+
+def test_trace_group_unknown():
+    x, x1, x2, y = group_chain()
+    s = oc.create_schedule(y)
+    trace = oc.Trace.from_json('[{"primitive": "group_compute_at", "stage": "group3", "args": '
+                               '{"target": "y", "axis": "i"}}]')
+    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
+            "trace: no group named 'group3'; groups: []")):
+        trace.apply(s)
+
+
+def test_compute_inline_of_an_rfactor_over_a_whole_axis():
+    # the factored tensor reduces over no axes but is still a reduction (fuzz seed 99)
+    A = oc.placeholder((7, 16), name="A")
+    k = oc.reduce_axis(16, "k")
+    C = oc.compute((7,), lambda i: oc.min(A[i, k] + 1, axis=k, where=k <= i), name="C")
+    s = oc.create_schedule(C)
+    CF = s.rfactor(C, k, factor_axis=0)
+    with unchanged(s), raises("compute_inline", "C.rf", "-", "cannot inline a reduction"):
+        s[CF].compute_inline()

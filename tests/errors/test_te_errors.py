@@ -167,9 +167,12 @@ def test_compute_vector_body():
         oc.compute((4,), lambda i: vec, name="B")
 
 
-def test_tensor_in_arithmetic():
+def test_tensor_used_as_a_scalar_value():
+    # A + 1 on whole tensors is an elementwise compute (tensor_arith.py); a tensor where
+    # one scalar is needed stays an error
     A = A2()
-    for use in (lambda: A + 1, lambda: 2.0 * A, lambda: A / A, lambda: 1 - A):
+    for use in (lambda: oc.exp(A), lambda: oc.compute((4, 8), lambda i, j: A, name="B"),
+                lambda: oc.compute((4, 8), lambda i, j: oc.max(A, 1.0), name="B")):
         with raises(oc.TensorError, "tensor A used as a value; index it first, e.g. A[i]"):
             use()
 
@@ -249,11 +252,182 @@ def test_op_output_index_out_of_range():
         A.op.output(-1)
 
 
-def test_tuple_returning_compute_not_supported_yet():
+def test_tuple_compute_mixes_reduction_and_elementwise():
     A = A2()
-    with raises(oc.TensorError, "compute B: fcompute returned a tuple of 2 values; "
-                "tuple outputs (multi-output compute) are not supported yet"):
-        oc.compute((4, 8), lambda i, j: (A[i, j], A[i, j] + 1.0), name="B")
+    k = oc.reduce_axis(8, "k")
+    with raises(oc.TensorError, "compute B: a tuple compute's values must all be reductions "
+                "or all be elementwise, not a mix"):
+        oc.compute((4,), lambda i: (oc.sum(A[i, k], axis=k), A[i, 0]), name="B")
+
+
+def test_tuple_compute_values_from_different_reductions():
+    A = A2()
+    k = oc.reduce_axis(8, "k")
+    with raises(oc.TensorError, "compute B: the values of a tuple compute must come from one "
+                "reduction (the same reducer, axes and where=)"):
+        oc.compute((4,), lambda i: (oc.sum(A[i, k], axis=k), oc.max(A[i, k], axis=k)), name="B")
+
+
+def test_tuple_compute_empty_tuple():
+    with raises(oc.TensorError, "compute B: fcompute returned an empty tuple"):
+        oc.compute((4,), lambda i: (), name="B")
+
+
+def test_tuple_compute_nested_tuple():
+    A = A2()
+    with raises(oc.TensorError, "compute B: fcompute returned a nested tuple"):
+        oc.compute((4,), lambda i: (A[i, 0], (A[i, 1], A[i, 2])), name="B")
+
+
+def _argmax():
+    def fcombine(x, y):
+        take = x[1] >= y[1]
+        return oc.select(take, x[0], y[0]), oc.select(take, x[1], y[1])
+    return oc.comm_reducer(fcombine, lambda t0, t1: (oc.const(-1, t0), oc.min_value(t1)),
+                           name="argmax")
+
+
+def test_tuple_reducer_fewer_values_than_results():
+    A, argmax = A2(), _argmax()
+    k = oc.reduce_axis(8, "k")
+    with raises(oc.TensorError, "compute B: reducer argmax gives 2 values but the compute "
+                "returns 1"):
+        oc.compute((4,), lambda i: argmax((k, A[i, k]), axis=k)[1], name="B")
+
+
+def test_tuple_reducer_results_out_of_order():
+    A, argmax = A2(), _argmax()
+    k = oc.reduce_axis(8, "k")
+    with raises(oc.TensorError, "compute B: value 0 is result 1 of reducer argmax; "
+                "return its results in order"):
+        oc.compute((4,), lambda i: tuple(reversed(argmax((k, A[i, k]), axis=k))), name="B")
+
+
+def test_comm_reducer_fcombine_wrong_arity():
+    A = A2()
+    k = oc.reduce_axis(8, "k")
+    bad = oc.comm_reducer(lambda x, y: x[0] + y[0], lambda t0, t1: (0, 0), name="bad")
+    with raises(oc.TensorError, "comm_reducer bad: fcombine returned 1 value(s) for a reduction "
+                "of 2 value(s); the arity must match"):
+        bad((A[0, k], A[1, k]), axis=k)
+
+
+def test_comm_reducer_fidentity_wrong_arity():
+    A = A2()
+    k = oc.reduce_axis(8, "k")
+    bad = oc.comm_reducer(lambda x, y: x + y, lambda t: (0, 0), name="bad")
+    with raises(oc.TensorError, "comm_reducer bad: fidentity returned 2 value(s) for a "
+                "reduction of 1 value(s)"):
+        bad(A[0, k], axis=k)
+
+
+def test_comm_reducer_not_callable():
+    with raises(oc.TensorError, "comm_reducer r: fcombine and fidentity must be callables"):
+        oc.comm_reducer("add", lambda t: 0, name="r")
+
+
+def test_comm_reducer_fcombine_reads_a_tensor():
+    A = A2()
+    k = oc.reduce_axis(8, "k")
+    bad = oc.comm_reducer(lambda x, y: x + y + A[0, 0], lambda t: 0, name="bad")
+    with raises(oc.TensorError, "comm_reducer bad: fcombine reads tensor A; it may only "
+                "combine its two arguments"):
+        bad(A[0, k], axis=k)
+
+
+def test_comm_reducer_init_wrong_length():
+    A, argmax = A2(), _argmax()
+    k = oc.reduce_axis(8, "k")
+    with raises(oc.TensorError, "comm_reducer argmax: init= has 1 value(s) for a reduction "
+                "of 2 value(s)"):
+        argmax((k, A[0, k]), axis=k, init=0)
+
+
+def test_reduction_init_uses_reduce_axis():
+    A = A2()
+    k = oc.reduce_axis(8, "k")
+    with raises(oc.TensorError, "sum: init= uses reduce axis k; the starting value is one "
+                "per output element"):
+        oc.sum(A[0, k], axis=k, init=A[0, k])
+
+
+def test_shift_on_floats():
+    A = A2()
+    with raises(oc.TensorError, "operator shl needs integer or bool operands, got float32"):
+        A[0, 0] << 2
+
+
+def test_truncdiv_on_floats():
+    A = A2()
+    with raises(oc.TensorError, "operator truncdiv needs integer or bool operands, got float32"):
+        oc.truncdiv(A[0, 0], 2.0)
+
+
+def test_bitwise_and_on_floats_is_a_tensor_error():
+    A = A2()
+    with raises(oc.TensorError, "operator and needs integer or bool operands, got float32"):
+        oc.bitwise_and(A[0, 0], A[0, 1])
+
+
+def test_bitwise_not_on_floats_is_a_tensor_error():
+    A = A2()
+    with raises(oc.TensorError, "operator ~ needs an integer or bool operand, got float32"):
+        oc.bitwise_not(A[0, 0])
+
+
+def test_popcount_on_floats():
+    A = A2()
+    with raises(oc.TensorError, "popcount needs an integer operand, got float32"):
+        oc.popcount(A[0, 0])
+
+
+def test_compute_inline_tuple_compute():
+    A = A2()
+    B0, B1 = oc.compute((4, 8), lambda i, j: (A[i, j] + 1.0, A[i, j] * 2.0), name="B")
+    C = oc.compute((4, 8), lambda i, j: B0[i, j] + B1[i, j], name="C")
+    s = oc.create_schedule(C)
+    with raises(oc.ScheduleError, "compute_inline: stage B, axis -: cannot inline a "
+                "tuple-returning compute (2 outputs in one loop nest); compute it at root or "
+                "compute_at a consumer"):
+        s[B0].compute_inline()
+
+
+def test_cache_write_tuple_compute():
+    A = A2()
+    B0, B1 = oc.compute((4, 8), lambda i, j: (A[i, j] + 1.0, A[i, j] * 2.0), name="B")
+    s = oc.create_schedule([B0, B1])
+    with raises(oc.ScheduleError, "cache_write of a tuple-returning compute takes the list of "
+                "all its outputs (s.cache_write([C0, C1], scope))"):
+        s.cache_write(B1, "local")
+
+
+def test_rfactor_user_reducer():
+    A = A2()
+    k = oc.reduce_axis(8, "k")
+    mysum = oc.comm_reducer(lambda x, y: x + y, lambda t: oc.const(0, t), name="mysum")
+    B = oc.compute((4,), lambda i: mysum(A[i, k], axis=k), name="B")
+    s = oc.create_schedule(B)
+    with raises(oc.ScheduleError, "rfactor of a user-defined reducer (mysum, from comm_reducer) "
+                "is not supported; use oc.sum/max/min/prod"):
+        s.rfactor(B, k)
+
+
+def test_rfactor_tuple_reduction():
+    A, argmax = A2(), _argmax()
+    k = oc.reduce_axis(8, "k")
+    B0, B1 = oc.compute((4,), lambda i: argmax((k, A[i, k]), axis=k), name="B")
+    s = oc.create_schedule([B0, B1])
+    with raises(oc.ScheduleError, "rfactor of a tuple-returning compute is not supported"):
+        s.rfactor(B0, k)
+
+
+def test_rfactor_with_init():
+    A = A2()
+    k = oc.reduce_axis(8, "k")
+    B = oc.compute((4,), lambda i: oc.sum(A[i, k], axis=k, init=1.0), name="B")
+    s = oc.create_schedule(B)
+    with raises(oc.ScheduleError, "rfactor of a reduction with init= is not supported"):
+        s.rfactor(B, k)
 
 
 def test_call_syntax_wrong_number_of_indices():
@@ -284,3 +458,11 @@ def test_partial_index_float_index_checked_early():
     A = A2()
     with raises(oc.TensorError, "tensor A: index 1.5 has dtype float32; indices must be integers"):
         A[1.5]
+
+
+def test_gradient_of_tuple_compute():
+    A = A2()
+    B0, B1 = oc.compute((4, 8), lambda i, j: (A[i, j] * 2.0, A[i, j] * 3.0), name="B")
+    with raises(oc.GradientError, "gradient: B is a tuple-returning compute or a reduction "
+                "with init=; gradient does not differentiate those yet"):
+        oc.gradient(B1, [A])

@@ -21,17 +21,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8",
+DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
           "float16", "float32", "float64")
-INTS = ("int8", "int16", "int32", "int64", "uint8")
+INTS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
 FLOATS = ("float16", "float32", "float64")
 N_ELEMS = 64                       # elements per input; small keeps builds cheap
 BIN_SYM = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floordiv": "//",
            "mod": "%", "and": "&", "or": "|", "xor": "^"}
 CMP_SYM = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}
-MATH1 = ("exp", "log", "sqrt", "rsqrt", "tanh", "erf", "sigmoid", "abs", "floor", "ceil")
+MATH1 = ("exp", "log", "sqrt", "rsqrt", "tanh", "erf", "sigmoid", "abs", "floor", "ceil",
+         "popcount")
+# Integer operators printed as calls: opcomp's public name, the NumPy reference's.
+INT_FN = {"shl": ("oc.shift_left", "np.left_shift"), "shr": ("oc.shift_right", "np.right_shift"),
+          "truncdiv": ("oc.truncdiv", "_tdiv"), "truncmod": ("oc.truncmod", "_tmod")}
+SHIFTS = (-2, -1, 1, 2)           # offsets of reads that only a guarding select keeps in bounds
 # Float -> int clip bounds that every source float dtype represents exactly.
 CLIP = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32000, 32000),
+        "uint16": (0, 65000), "uint32": (0, 2 ** 31), "uint64": (0, 2 ** 62),
         "int32": (-2 ** 30, 2 ** 30), "int64": (-2 ** 62, 2 ** 62)}
 
 
@@ -47,8 +53,9 @@ class Node:
     """One expression node.
 
     kind: read | scalar | const | bin | cmp | fn2 | un | fn1 | cast | clipcast | select
-    op:   input name (read), operator or function name, "" otherwise
-    value: the literal (scalar, const); the target dtype (cast, clipcast)
+          | ite (if_then_else) | shifted (X[i + d] where in range, else its one arg)
+    op:   input name (read, shifted), operator or function name, "" otherwise
+    value: the literal (scalar, const); the target dtype (cast, clipcast); d (shifted)
     dtype: NumPy's dtype of the value ("" for a weak Python scalar)
     """
     kind: str
@@ -90,13 +97,15 @@ def random_values(rng, dtype: str, n: int, extremes: bool) -> np.ndarray:
         mag[big] = rng.uniform(10, 1000 if dtype == "float16" else 1e4, big.sum())
         return (mag * rng.choice([-1, 1], n)).astype(dtype)
     info = np.iinfo(dtype)
-    lo = 1 if dtype == "uint8" else -20
+    lo = 1 if dtype.startswith("u") else -20
     v = rng.integers(lo, 21, n)
     v[v == 0] = 3
+    v = v.astype(dtype)
     if extremes:
         k = rng.random(n) < 0.1
-        v[k] = rng.choice([info.min or 1, info.max, info.max - 1, -1 if info.min else 2], k.sum())
-    return v.astype(dtype)
+        limits = np.array([info.min or 1, info.max, info.max - 1, -1 if info.min else 2], dtype)
+        v[k] = rng.choice(limits, k.sum())
+    return v
 
 
 def random_inputs(rng, n: int = N_ELEMS, extremes: bool = True) -> dict:
@@ -162,7 +171,7 @@ class ExprGen:
 
     def _try(self, depth: int):
         kind = self.rng.choice(["bin", "bin", "bin", "cmp", "fn2", "un", "fn1", "fn1",
-                                "cast", "cast", "select"])
+                                "cast", "cast", "select", "ibin", "shifted"])
         return getattr(self, "_" + kind)(depth - 1)
 
     def _operand_pair(self, depth):
@@ -177,6 +186,20 @@ class ExprGen:
         a, b = self._operand_pair(depth)
         op = str(self.rng.choice(list(BIN_SYM) + ["add", "mul", "floordiv", "mod"]))
         return self.typed(Node("bin", op, (a, b)))
+
+    def _ibin(self, depth):
+        """Shifts and C division (integers; NumPy refuses floats, so none is made)."""
+        a, b = self._operand_pair(depth)
+        return self.typed(Node("bin", str(self.rng.choice(list(INT_FN))), (a, b)))
+
+    def _shifted(self, depth):
+        """if_then_else(i + d in range, X[i + d], fallback): the read past the edge
+        must never be made (a lazy select arm)."""
+        d = int(self.rng.choice(SHIFTS))
+        name = f"{self.rng.choice(['X', 'Y'])}_{self.rng.choice(DTYPES)}"
+        fallback = self.expr(depth) if self.rng.random() < 0.5 else \
+            self.scalar_for(dtype_of_input(name))
+        return self.typed(Node("shifted", name, (fallback,), value=d))
 
     def _cmp(self, depth):
         a, b = self._operand_pair(depth)
@@ -206,7 +229,7 @@ class ExprGen:
         if c is None or c.dtype != "bool":
             return None
         a, b = self._operand_pair(depth)
-        return self.typed(Node("select", args=(c, a, b)))
+        return self.typed(Node(str(self.rng.choice(["select", "ite"])), args=(c, a, b)))
 
     # -- literals -------------------------------------------------------------
     def scalar_for(self, dtype: str) -> Node:
@@ -220,7 +243,7 @@ class ExprGen:
             v = float(r.choice([-2.5, -1.0, -0.5, 0.5, 1.5, 3.0, 10.0, 0.0]))
         else:
             choices = [-7, -3, -2, -1, 1, 2, 3, 5, 7, 100, 0]
-            v = int(r.choice([c for c in choices if dtype != "uint8" or c >= 0]))
+            v = int(r.choice([c for c in choices if not dtype.startswith("u") or c >= 0]))
         return Node("scalar", value=v)
 
     def _literal(self, dtype: str):
@@ -229,7 +252,7 @@ class ExprGen:
             return bool(r.random() < 0.5)
         if dtype in FLOATS:
             return float(r.choice([-3.5, -1.0, 0.25, 2.0, 7.0]))
-        return int(r.choice([1, 3, 9, 100] if dtype == "uint8" else [-100, -5, -1, 2, 7]))
+        return int(r.choice([1, 3, 9, 100] if dtype.startswith("u") else [-100, -5, -1, 2, 7]))
 
 
 # ---------------------------------------------------------------------------
@@ -269,7 +292,22 @@ def _p_fn2(n, a, f):
     return f"{f}.{n.op}({a[0]}, {a[1]})"
 
 
+def _p_bin(n, a, f):
+    if n.op in INT_FN:
+        return f"{INT_FN[n.op][0 if f == 'oc' else 1]}({a[0]}, {a[1]})"
+    return f"({a[0]} {BIN_SYM[n.op]} {a[1]})"
+
+
+def _p_shifted(n, a, f):
+    d = n.value
+    if f == "np":
+        return f"_shifted({n.op}, {d}, {a[0]})"
+    return f"oc.if_then_else((i >= {-d}) & (i < n - {d}), {n.op}[i + {d}], {a[0]})"
+
+
 def _p_fn1(n, a, f):
+    if n.op == "popcount":
+        return f"{'oc.popcount' if f == 'oc' else '_popcount'}({a[0]})"
     if f == "oc" or n.op in ("exp", "log", "sqrt", "tanh", "abs", "floor", "ceil"):
         return f"{f}.{n.op}({a[0]})"
     return {"rsqrt": f"(1 / np.sqrt({a[0]}))", "sigmoid": f"_sigmoid({a[0]})",
@@ -292,7 +330,7 @@ _PRINT = {
     "read": _p_read,
     "scalar": lambda n, a, f: repr(n.value),
     "const": _p_const,
-    "bin": lambda n, a, f: f"({a[0]} {BIN_SYM[n.op]} {a[1]})",
+    "bin": _p_bin,
     "cmp": lambda n, a, f: f"({a[0]} {CMP_SYM[n.op]} {a[1]})",
     "fn2": _p_fn2,
     "un": lambda n, a, f: f"({'-' if n.op == 'neg' else '~'}{a[0]})",
@@ -300,6 +338,8 @@ _PRINT = {
     "cast": lambda n, a, f: f"{a[0]}.astype({n.value!r})",
     "clipcast": _p_clipcast,
     "select": lambda n, a, f: f"{'oc.select' if f == 'oc' else 'np.where'}({a[0]}, {a[1]}, {a[2]})",
+    "ite": lambda n, a, f: f"{'oc.if_then_else' if f == 'oc' else 'np.where'}({a[0]}, {a[1]}, {a[2]})",
+    "shifted": _p_shifted,
 }
 
 OC_HELPERS = '''\
@@ -320,6 +360,30 @@ def _sigmoid(x):  # in float64 without overflow (exp(-x) is inf long before the 
 def _erf(x):
     x = _fl(x)
     return np.vectorize(math.erf, otypes=[np.float64])(x).astype(x.dtype)
+def _int_only(*xs):
+    if any(np.result_type(x).kind == "f" for x in xs):
+        raise TypeError("an integer operator on a float")
+def _tdiv(a, b):  # C's / (toward zero), x / 0 == 0, INT_MIN / -1 wraps
+    _int_only(a, b)
+    dtype = np.floor_divide(a, b).dtype         # NumPy's promotion of the operands
+    _int_only(np.zeros(1, dtype))               # uint64 with int64 promotes to float64
+    a, b = np.asarray(a).astype(dtype), np.asarray(b).astype(dtype)
+    safe = np.where(b == 0, 1, b).astype(dtype)
+    q = a // safe
+    q = q + ((a % safe != 0) & ((a < 0) != (safe < 0))).astype(dtype)
+    return np.where(b == 0, 0, q).astype(dtype)
+def _tmod(a, b):  # a - b * truncdiv(a, b): the sign of a
+    q = _tdiv(a, b)
+    a, b = np.asarray(a).astype(q.dtype), np.asarray(b).astype(q.dtype)
+    return np.where(b == 0, 0, a - b * q).astype(q.dtype)
+def _popcount(x):  # bits of the two's complement pattern, in x's dtype (bool: int8)
+    x = np.asarray(x)
+    _int_only(x)
+    x = x.astype(np.int8) if x.dtype == np.bool_ else x
+    return np.bitwise_count(x.view(f"u{x.dtype.itemsize}")).astype(x.dtype)
+def _shifted(x, d, fallback):  # x[i + d] where that is in range, else fallback
+    i = np.arange(len(x))
+    return np.where((i + d >= 0) & (i + d < len(x)), np.roll(x, -d), fallback)
 def _pow(a, b):   # C99 pow; NumPy swaps in sqrt for a scalar 0.5: (-inf) ** 0.5 is nan there
     dtype, shape = np.result_type(a, b), np.broadcast(a, b).shape
     # copies: a stride-0 (broadcast) exponent takes NumPy's scalar fast path too
@@ -331,7 +395,7 @@ def _pow(a, b):   # C99 pow; NumPy swaps in sqrt for a scalar 0.5: (-inf) ** 0.5
 
 def inputs_used(n: Node) -> list:
     """Input names read by the tree, in a stable order."""
-    names = {x.op for x in n.nodes() if x.kind == "read"}
+    names = {x.op for x in n.nodes() if x.kind in ("read", "shifted")}
     return [k for k in input_names() if k in names]
 
 

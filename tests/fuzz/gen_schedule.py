@@ -238,7 +238,9 @@ def _tensors_in_order(outputs):
 
 WEIGHTS = {"split": 3, "tile": 1.5, "fuse": 1.5, "reorder": 1.5, "vectorize": 2,
            "unroll": 1.5, "parallel": 1.5, "compute_at": 2, "compute_inline": 1.5,
-           "compute_root": 0.5, "cache_read": 1, "cache_write": 1}
+           "compute_root": 0.5, "cache_read": 1, "cache_write": 1, "rfactor": 0.7,
+           "set_scope": 0.5, "pragma": 0.7, "storage_align": 0.7, "double_buffer": 0.5,
+           "group": 0.5, "vthread": 0.5, "fuse_none": 0.3}
 
 
 def sanitize(name: str) -> str:
@@ -416,7 +418,7 @@ class ScheduleGen:
             return None
         inner = leaves[-1]
         sv = self._sv(st)
-        if inner.kind == "data" and self._const_ext(inner, 64) and self.rng.random() < 0.8:
+        if inner.kind == "data" and self.rng.random() < 0.8:
             return self._run([f"s[{sv}].vectorize({self._n(inner)})"], "vectorize")
         if inner.kind == "data" and self.rng.random() < 0.7:
             a = self._n(inner)
@@ -446,10 +448,10 @@ class ScheduleGen:
 
     def _compute_at(self, st=None, target=None):
         s = self.ns["s"]
-        st = st or self._pick([p for p in self._producers() if len(s.consumers(p)) == 1])
-        if st is None:
+        st = st or self._pick(self._producers())
+        if st is None or not s.consumers(st):
             return None
-        target = target or s.consumers(st)[0]
+        target = target or self._pick(s.consumers(st))
         if id(target) not in self.tensor_var:
             return None
         iv = self._pick(self._leaves(target))
@@ -512,6 +514,78 @@ class ScheduleGen:
         fx, fy = (int(v) for v in self.rng.choice([2, 3, 4, 8, 16], 2))
         line = f"{', '.join(names)} = s[{self._sv(st)}].tile({x}, {y}, {fx}, {fy})"
         return self._run([line], "tile", names)
+
+    # -- the newer primitives ------------------------------------------------------
+    def _rfactor(self):
+        st = self._pick([x for x in self._stages() if self._leaves(x, lambda v: v.kind == "reduce")])
+        iv = self._pick(self._leaves(st, lambda v: v.kind == "reduce")) if st else None
+        if iv is None:
+            return None
+        v = self._fresh(f"{self._sv(st)}_rf")
+        fa = int(self.rng.integers(len(st.op.axis) + 1))
+        line = f"{v} = s.rfactor({self._sv(st)}, {self._n(iv)}, factor_axis={fa})"
+        return self._cache_step(line, v, "rfactor")
+
+    def _set_scope(self):
+        st = self._pick(self._producers())
+        scope = str(self.rng.choice(["local", "shared", "global"]))
+        return self._run([f"s[{self._sv(st)}].set_scope({scope!r})"], "set_scope") if st else None
+
+    def _pragma(self):
+        st = self._pick(self._stages())
+        iv = self._pick(self._leaves(st)) if st else None
+        if iv is None:
+            return None
+        key, value = [("auto_unroll_max_step", int(self.rng.choice([0, 4, 16, 64]))),
+                      ("unroll_explicit", bool(self.rng.random() < 0.7)),
+                      ("unknown_pragma", 1)][int(self.rng.integers(3))]
+        line = f"s[{self._sv(st)}].pragma({self._n(iv)}, {key!r}, {value!r})"
+        return self._run([line], "pragma")
+
+    def _storage_align(self):
+        st = self._pick(self._producers())
+        if st is None or not st.op.axis:
+            return None
+        k = int(self.rng.integers(len(st.op.axis)))
+        f = int(self.rng.choice([2, 4, 8, 16]))
+        o = int(self.rng.integers(f))
+        line = f"s[{self._sv(st)}].storage_align(s[{self._sv(st)}].op.axis[{k}], {f}, {o})"
+        return self._run([line], "storage_align")
+
+    def _double_buffer(self):
+        st = self._pick(self._producers())
+        return self._run([f"s[{self._sv(st)}].double_buffer()"], "double_buffer") if st else None
+
+    def _group(self):
+        s = self.ns["s"]
+        st = self._pick([p for p in self._producers() if s.consumers(p)])
+        if st is None:
+            return None
+        target = self._pick(s.consumers(st))
+        iv = self._pick(self._leaves(target)) if id(target) in self.tensor_var else None
+        if iv is None:
+            return None
+        ins = [n for n in self.comp.inputs if self.ns[n].op in s.stage_map]
+        g = self._fresh("g")
+        lines = [f"{g} = s.create_group(outputs={self._sv(st)}, inputs=[{', '.join(ins)}])",
+                 f"{g}.compute_at(s[{self._sv(target)}], {self._n(iv)})"]
+        return self._run(lines, "group")
+
+    def _vthread(self):
+        st = self._pick(self._stages())
+        iv = self._pick(self._leaves(st, lambda v: v.kind == "data" and self._const_ext(v, 8))) \
+            if st else None
+        if iv is None:
+            return None
+        line = f"s[{self._sv(st)}].bind({self._n(iv)}, oc.thread_axis('vthread'))"
+        return self._run([line], "vthread")
+
+    def _fuse_none(self):
+        st = self._pick(self._stages())
+        if st is None:
+            return None
+        u = self._fresh(f"{self._sv(st)}_unit")
+        return self._run([f"{u} = s[{self._sv(st)}].fuse()"], "fuse_none", (u,))
 
     def _cache_step(self, line, var, what):
         """Run a cache_* line; on success bind the new stage's axes in the same step."""

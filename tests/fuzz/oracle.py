@@ -31,12 +31,15 @@ exec(NP_HELPERS, _HELP)           # _sigmoid, _erf: the same code the reproducer
 
 BIN_UFUNC = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
              "floordiv": np.floor_divide, "mod": np.remainder, "and": np.bitwise_and,
-             "or": np.bitwise_or, "xor": np.bitwise_xor}
+             "or": np.bitwise_or, "xor": np.bitwise_xor, "shl": np.left_shift,
+             "shr": np.right_shift, "truncdiv": lambda a, b: _HELP["_tdiv"](a, b),
+             "truncmod": lambda a, b: _HELP["_tmod"](a, b)}
 CMP_UFUNC = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
              "eq": np.equal, "ne": np.not_equal}
 FN1 = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh, "abs": np.abs,
        "floor": np.floor, "ceil": np.ceil, "rsqrt": lambda x: 1 / np.sqrt(x),
-       "sigmoid": lambda x: _HELP["_sigmoid"](x), "erf": lambda x: _HELP["_erf"](x)}
+       "sigmoid": lambda x: _HELP["_sigmoid"](x), "erf": lambda x: _HELP["_erf"](x),
+       "popcount": lambda x: _HELP["_popcount"](x)}
 assert set(CMP_SYM) == set(CMP_UFUNC)
 
 
@@ -54,7 +57,7 @@ def evaluate(node, inputs: dict, memo: dict | None = None):
     n = len(next(iter(inputs.values())))
     with np.errstate(all="ignore"):
         val, err = _EVAL[node.kind](node, args, inputs, n)
-    if node.kind != "select":       # select handles its arms itself: only one is taken
+    if node.kind not in _LAZY:      # select handles its arms itself: only one is taken
         for _, e in args:           # a fragile operand makes a fragile result
             err = np.where(np.isinf(e), np.inf, err)
     memo[id(node)] = (node, (val, err))
@@ -267,9 +270,21 @@ def _e_select(node, args, inputs, n):
     return r, np.where(np.asarray(ec) > 0, np.inf, err)
 
 
+def _e_shifted(node, args, inputs, n):
+    """X[i + d] where in range (exact), else the fallback (with its bound)."""
+    (fb, efb), = args
+    x, d = inputs[node.op], node.value
+    i = np.arange(len(x))
+    ok = (i + d >= 0) & (i + d < len(x))
+    r = _HELP["_shifted"](x, d, fb)
+    return r, np.where(ok, 0.0, np.broadcast_to(np.asarray(efb, np.float64), (len(x),)))
+
+
+_LAZY = ("select", "ite", "shifted")
 _EVAL = {"read": _e_read, "scalar": _e_scalar, "const": _e_const, "bin": _e_bin,
          "cmp": _e_cmp, "fn2": _e_fn2, "un": _e_un, "fn1": _e_fn1, "cast": _e_cast,
-         "clipcast": _e_clipcast, "select": _e_select}
+         "clipcast": _e_clipcast, "select": _e_select, "ite": _e_select,
+         "shifted": _e_shifted}
 
 
 # ---------------------------------------------------------------------------
@@ -399,6 +414,8 @@ class TeInterpreter:
         args = [np.asarray(self.expr(a, env), np.float64) for a in e.args]
         if e.name == "pow":
             return np.power(*args)
+        if e.name == "popcount":
+            return _HELP["_popcount"](np.asarray(self.expr(e.args[0], env)))
         return FN1[e.name](args[0])
 
     def _TensorRead(self, e, env):
@@ -414,7 +431,10 @@ class TeInterpreter:
 _TE_BIN = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.true_divide,
            "min": np.minimum, "max": np.maximum, "and": np.bitwise_and,
            "or": np.bitwise_or, "xor": np.bitwise_xor,
-           "floordiv": np.floor_divide, "floormod": np.remainder}
+           "floordiv": np.floor_divide, "floormod": np.remainder,
+           "shl": np.left_shift, "shr": np.right_shift,
+           "truncdiv": lambda a, b: _HELP["_tdiv"](a, b),
+           "truncmod": lambda a, b: _HELP["_tmod"](a, b)}
 
 
 def _host_dtype(dtype: str):
