@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Optional
 
-from opcomp.backend import register_backend
+from opcomp.backend import ExportError, register_backend
 from opcomp.ir import tir as T
 from opcomp.target import Target
 
@@ -61,6 +61,7 @@ class CUDAArtifact:
     cubin: Optional[bytes] = None
     report: str = ""
     target: str = "cuda"
+    ptx_compiler: str = ""          # "nvrtc" or "nvcc": which made the PTX ("" emulated)
 
     @property
     def resources(self) -> dict:
@@ -156,7 +157,8 @@ class CUDABackend:
                                 emulated=True, target=str(target))
         ptx, cubin, report = cuda_compile.compile_device(source, target.arch)
         return CUDAArtifact(name, source, host, n_buffers, n_sizes, target.arch, launches,
-                            False, ptx, cubin, json.dumps(report, sort_keys=True), str(target))
+                            False, ptx, cubin, json.dumps(report, sort_keys=True), str(target),
+                            cuda_compile.ptx_compiler())
 
     def load(self, artifact: CUDAArtifact) -> LoadedCUDAKernel:
         """Emulated: the host .so alone.  Otherwise the cubin through the CUDA driver."""
@@ -166,15 +168,28 @@ class CUDABackend:
         return LoadedCUDAKernel(artifact, cuda_driver.DeviceModule(artifact))
 
     def objects(self, artifact: CUDAArtifact, target) -> list:
-        raise NotImplementedError("export_library of a CUDA module is not supported yet; "
-                                  "mod.source('cuda') gives the CUDA C")
+        """export_library's inputs: an emulated module exports its launcher and emulated
+        kernels (the library runs on the CPU, as the module did), with a linker script
+        that adds libstdc++.  A module built for the GPU is refused: its launches go to
+        the CUDA driver only through hooks the loader sets (cuda_driver.DeviceModule),
+        which a plain library load would not, so its kernels would silently run on the
+        CPU emulator instead."""
+        if not artifact.emulated:
+            raise ExportError(f"export_library: CUDA module {artifact.name} was built for the "
+                              f"GPU ({artifact.arch}); its kernels launch through the CUDA "
+                              "driver hooks that oc.build sets when it loads the cubin, which "
+                              "a library loaded by oc.load_module would not have.  Export an "
+                              "emulated build (emulate=True), or take the device code with "
+                              "mod.source('ptx') / mod.artifact.kernel.cubin")
+        return [("kernel.o", cuda_compile.compile_host_object(artifact.cuda)),
+                ("libstdcxx.ld", b"INPUT(-lstdc++)\n")]
 
     def artifact_from_fields(self, **fields) -> CUDAArtifact:
         return CUDAArtifact(**fields)
 
     def toolchain(self) -> str:
         mode = "emulated" if self.emulate else "device"
-        return f"{mode}; {cuda_compile.toolchain_versions()}"
+        return f"{mode}; ptx by {cuda_compile.ptx_compiler()}; {cuda_compile.toolchain_versions()}"
 
 
 _EMULATOR = CUDABackend(emulate=True)

@@ -1,8 +1,13 @@
 """Compiling generated CUDA C: nvcc/ptxas for the GPU, the host compiler for the launcher
 and the emulator.
 
-    ptx, cubin, report = compile_device(source, "sm_90")   # nvcc --ptx, then ptxas -v
+    ptx, cubin, report = compile_device(source, "sm_90")   # PTX, then ptxas -v
     so_bytes = compile_host(source)                         # g++ -include opcomp_cuda_emu.h
+    obj = compile_host_object(source)                       # the same, as a .o (export)
+
+The PTX comes from NVRTC where libnvrtc loads (cuda_nvrtc.py: in process, no
+nvcc run), else from ``nvcc --ptx``; ptx_compiler() says which, and
+OPCOMP_CUDA_COMPILER=nvcc|nvrtc forces one.
 
 The resource report is parsed from ptxas's ``-v`` output, one entry per kernel:
 
@@ -102,22 +107,54 @@ def _workdir(source: str) -> tempfile.TemporaryDirectory:
     return tmp
 
 
-def compile_device(source: str, arch: str) -> tuple:
-    """(PTX text, cubin bytes, resource report dict) for one architecture ("sm_90")."""
-    nvcc = nvcc_path()
-    if nvcc is None:
-        raise CUDACompileError("nvcc not found on PATH (or $CUDA_HOME/bin): install the CUDA "
-                               "toolkit, or build with emulate=True to run on the CPU")
+def ptx_compiler() -> str:
+    """Which compiler makes PTX here: "nvrtc" when libnvrtc is found (cuda_nvrtc.py),
+    else "nvcc"; OPCOMP_CUDA_COMPILER=nvcc|nvrtc forces one."""
+    from .cuda_nvrtc import find_nvrtc
+    forced = os.environ.get("OPCOMP_CUDA_COMPILER", "").strip().lower()
+    if forced in ("nvcc", "nvrtc"):
+        return forced
+    return "nvrtc" if find_nvrtc() else "nvcc"
+
+
+def compile_ptx(source: str, arch: str, compiler: str = None) -> str:
+    """PTX for one architecture, by NVRTC or nvcc (default: ptx_compiler())."""
+    compiler = compiler or ptx_compiler()
+    if compiler == "nvrtc":
+        from .cuda_nvrtc import compile_ptx as nvrtc_ptx
+        return _memoized(("nvrtc", source, arch, PRELUDE), lambda: nvrtc_ptx(
+            source, arch, {"opcomp_cuda.h": PRELUDE}))   # its __CUDACC_RTC__ branch
+    nvcc = _need_nvcc()
 
     def make():
         with _workdir(source) as d:
             _run([nvcc, *NVCC_FLAGS, f"-arch={arch}", "-I", d, "kernel.cu", "-o", "kernel.ptx"], d)
+            return (Path(d) / "kernel.ptx").read_text()
+    return _memoized(("ptx", source, arch, toolchain_versions(), PRELUDE), make)
+
+
+def _need_nvcc() -> str:
+    nvcc = nvcc_path()
+    if nvcc is None:
+        raise CUDACompileError("nvcc not found on PATH (or $CUDA_HOME/bin): install the CUDA "
+                               "toolkit, or build with emulate=True to run on the CPU")
+    return nvcc
+
+
+def compile_device(source: str, arch: str) -> tuple:
+    """(PTX text, cubin bytes, resource report dict) for one architecture ("sm_90"): PTX
+    from NVRTC or nvcc (ptx_compiler), then ptxas -v for the cubin and the report."""
+    nvcc = _need_nvcc()
+    ptx = compile_ptx(source, arch)
+
+    def make():
+        with tempfile.TemporaryDirectory(prefix="opcomp-ptxas-") as d:
+            (Path(d) / "kernel.ptx").write_text(ptx)
             ptxas = str(Path(nvcc).parent / "ptxas")
             log = _run([ptxas, f"-arch={arch}", "-v", "kernel.ptx", "-o", "kernel.cubin"], d)
-            ptx = (Path(d) / "kernel.ptx").read_text()
             cubin = (Path(d) / "kernel.cubin").read_bytes()
         return ptx, cubin, parse_ptxas_report(log)
-    return _memoized(("device", source, arch, toolchain_versions(), PRELUDE), make)
+    return _memoized(("device", ptx, arch, toolchain_versions()), make)
 
 
 def compile_host(source: str) -> bytes:
@@ -129,6 +166,19 @@ def compile_host(source: str) -> bytes:
                   "-o", "kernel.so"], d)
             return (Path(d) / "kernel.so").read_bytes()
     return _memoized(("host", source, toolchain_versions(), PRELUDE, EMULATOR), make)
+
+
+def compile_host_object(source: str) -> bytes:
+    """The launcher and the emulated kernels as a relocatable object (for export_library:
+    linked into a shared library with libstdc++, which the emulator's threads need)."""
+    def make():
+        cxx = host_compiler()
+        flags = [f for f in HOST_FLAGS if f != "-shared"]
+        with _workdir(source) as d:
+            _run([cxx, *flags, "-c", "-I", d, "-include", "opcomp_cuda_emu.h", "kernel.cu",
+                  "-o", "kernel.o"], d)
+            return (Path(d) / "kernel.o").read_bytes()
+    return _memoized(("host-object", source, toolchain_versions(), PRELUDE, EMULATOR), make)
 
 
 _ENTRY = re.compile(r"(?:Compiling entry function|Function properties for) '?([\w$]+)'?")

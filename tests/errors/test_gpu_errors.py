@@ -126,3 +126,35 @@ def test_too_many_blocks_in_y():
                        r"blocks, over CUDA's limit of 65535; bind the larger axis to blockIdx\.x "
                        r"or split it"):
         lower_cuda(s, [A, B])
+
+
+# -- the operator library's GPU templates refuse what they do not cover ---------------
+def test_gpu_conv2d_refuses_nhwc():
+    import schedules
+    from schedules.validate import OpError
+    with pytest.raises(OpError, match=r"conv2d: argument layout: expected 'NCHW' on a CUDA "
+                                      r"target"):
+        schedules.get("conv2d")(1, 3, 8, 8, 4, 3, 3, layout="NHWC", target="cuda")
+
+
+def test_gpu_reduce_refuses_an_axis_other_than_the_last():
+    import schedules
+    from schedules.validate import OpError
+    with pytest.raises(OpError, match=r"sum: argument axis: expected the last axis \(1 or -1\) "
+                                      r"on a CUDA target, got 0"):
+        schedules.get("sum")((4, 5), axis=0, target="cuda")
+
+
+def test_gpu_reduce_of_a_vector_needs_keepdims():
+    import schedules
+    from schedules.validate import OpError
+    with pytest.raises(OpError, match=r"keepdims: expected True for a 1-D X on a CUDA target"):
+        schedules.get("max")((7,), axis=-1, target="cuda")
+
+
+def test_gpu_matmul_refuses_a_cpu_register_tile():
+    import schedules
+    from schedules.validate import OpError
+    with pytest.raises(OpError, match=r"matmul: argument bm: expected None on a CUDA target "
+                                      r"\(bm tunes the CPU schedule"):
+        schedules.get("matmul")(64, 64, 64, bm=4, target="cuda")
