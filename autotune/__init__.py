@@ -30,6 +30,10 @@ The pieces, one module each:
     tuner, tune     random, grid and model-guided evolutionary search; budgets,
                     progress, the tuning curve
     cli             `opcomp tune OP SIZES...` (schedules/cli.py hands the command over)
+    sketch,         template-free search: a space derived from the computation's
+    auto_schedule   stage graph, tuned with the same search, records and measurement
+    dispatch        tune_range: one module for a range of one size, dispatching at call
+    dask_runner     builders and runners on a dask.distributed cluster
 
 Layering: autotune imports opcomp and codegen, never schedules; the operator
 library's templates are registered by ``import schedules``.
@@ -43,3 +47,5 @@ from .to_python import to_python  # noqa: F401
 from .measure import MeasureOptions, Measurer  # noqa: F401
 from .tuner import GridTuner, ModelTuner, RandomTuner, Tuner  # noqa: F401
 from .tune import TuneResult, tune  # noqa: F401
+from .auto_schedule import auto_schedule  # noqa: F401,E402
+from .dispatch import tune_range  # noqa: F401,E402

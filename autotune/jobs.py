@@ -40,6 +40,8 @@ class BuildJob:
     config: dict
     untuned: bool = False
     hook: object = None
+    build_target: str = None      # lower/compile for this target instead (a cuda task's
+                                  # reference is its untuned computation on the CPU)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ def build(job: BuildJob) -> BuildResult:
     except Exception as e:                 # noqa: BLE001 (any template failure is a result)
         return BuildResult(ErrorCode.INSTANTIATE_ERROR, _msg(e))
     t1 = time.perf_counter()
+    if job.build_target is not None:
+        target = oc.Target(job.build_target)
     trace = tuple(sch.trace.records)
     try:
         func = oc.lower(sch, tensors, name=kernel_name(job.name), target=target)

@@ -33,7 +33,7 @@ import numpy as np
 
 import opcomp as oc
 
-from . import jobs
+from . import gpu_screen, jobs
 from .records import ErrorCode, Record
 from .workers import Pool
 
@@ -154,6 +154,8 @@ class Measurer:
 
     def _compute_reference(self) -> None:
         job = self._build_job(self.task.fallback, untuned=self.opt.reference == "untuned")
+        if gpu_screen.needs_screening(self.task.target):      # no GPU to run it on
+            job = replace(job, untuned=True, build_target="llvm")
         built = self.builders.map(jobs.build, [replace(job, hook=None)],
                                   self.opt.reference_timeout)[0]
         if built.status != "ok" or built.value.error != ErrorCode.OK:
@@ -205,7 +207,8 @@ class Measurer:
         cutoff = o.cutoff * self.best_s if o.cutoff and self.best_s else None
         job = jobs.RunJob(artifact, self.inputs, self.reference, o.warmup, o.repeat,
                           o.min_time, o.rtol, o.atol, cutoff_s=cutoff)
-        code, msg, costs = _run_outcome(self.runner.map(jobs.run, [job], o.run_timeout)[0])
+        run_fn = gpu_screen.screen if gpu_screen.needs_screening(self.task.target) else jobs.run
+        code, msg, costs = _run_outcome(self.runner.map(run_fn, [job], o.run_timeout)[0])
         if code == ErrorCode.OK and len(costs) > 1:
             med = sorted(costs)[len(costs) // 2]
             self.best_s = med if self.best_s is None else min(self.best_s, med)

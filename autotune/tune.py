@@ -37,6 +37,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from . import gpu_screen
 from . import records as rlog
 from .measure import Measurer, MeasureOptions
 from .progress import Progress, plot_curve
@@ -110,20 +111,24 @@ class TuneResult:
 
 def tune(task, trials: int = 64, log=None, tuner="model", time_budget: float = None,
          early_stopping: int = None, batch_size: int = 8, options: MeasureOptions = None,
-         progress=None, plot=None, seed: int = 0, validate: int = 3) -> TuneResult:
+         progress=None, plot=None, seed: int = 0, validate: int = 3,
+         pools=None) -> TuneResult:
     """Tune a Task: measure up to `trials` configurations (see the module docstring).
 
     log: the JSON-lines record file (appended, resumable; None keeps records in
     memory only); tuner: "model", "random", "grid", a Tuner, or a factory
     f(task, featurize); options: how candidates are built and measured; plot: a
     PNG path for the tuning curve; validate: how many of the best configurations
-    (and the fallback) are measured once more at the end (0: none).
+    (and the fallback) are measured once more at the end (0: none); pools: a
+    (builders, runner) pair to build and measure with instead of local processes
+    (autotune.dask_runner.dask_pools: a Dask cluster).
     """
     _check_budget(trials, time_budget, early_stopping, batch_size, validate)
+    gpu_screen.announce(task)        # a cuda task without a GPU: screened, never timed
     t0 = time.monotonic()
     prior = [r for r in rlog.load(log) if _same_task(r, task)] if log else []
     session = _Session(task, trials, log, prior, early_stopping)
-    with Measurer(task, options) as measurer:
+    with Measurer(task, options, *(pools or ())) as measurer:
         measurer.best_s = session.best.median if session.best else None
         search = make_tuner(tuner, task, measurer.features, seed)
         if prior and hasattr(search, "featurize"):
