@@ -14,10 +14,13 @@ itself to set it).
 
 Two workloads: forward only (under torch.no_grad) and forward + backward
 (loss = (y * g).sum(), gradients of W, b and x; the opcomp backward kernels
-are oc.gradient's, built with torch_op's default schedule: elementwise stages
-inlined unless a reduction reads them, reductions serial, untiled and not
-vectorized, and the gradient of dense's packed copies of A and B is a
-conditional sum over all panels).  The sides take turns, one ~50 ms batch of calls each,
+are oc.gradient's of the unpacked definitions, scheduled by
+schedules/backward.py: dX = dY' @ W^T, dW = X^T @ dY' and the
+product the backward recomputes as the library's register-tiled GEMM, the
+gelu derivative vectorized once per element, the bias gradient a vectorized
+column sum; softmax's backward row reductions parallel over rows, serial
+within a row).  Both operators take any batch (schedules.torch_library_op with the
+batch symbolic).  The sides take turns, one ~50 ms batch of calls each,
 for --rounds rounds; a row gives the median and best milliseconds per call
 over the rounds, and the ratios plain / opcomp of the medians and of the
 bests (> 1: opcomp faster; on a shared machine PyTorch's OpenMP threads wait

@@ -5,12 +5,15 @@
 oc.torch_op registers a torch.library custom operator with its fake (meta)
 implementation, so torch.compile(fullgraph=True) traces it as one node, and
 with the backward that oc.gradient derives from the tensor expression.
+schedules.torch_library_op does the same for an op of the library (schedules/) with its
+sizes symbolic: one build serves every shape.
 """
 import os
 
 import torch
 
 import opcomp as oc
+import schedules
 
 # The tests run this file with "aot_eager": the same capture (dynamo, fake tensors,
 # AOT autograd) without inductor's C++ compile, which takes tens of seconds cold.
@@ -40,3 +43,12 @@ loss.backward()                            # the backward is an opcomp kernel to
 assert torch.equal(a.grad, 2.0 * (a + b > 0).float())
 assert torch.equal(a.grad, b.grad)
 print(f"relu_add ok: loss {loss.item():.3f}, eager, compiled and backward agree with torch")
+
+# A library op, its sizes left symbolic: one operator for every (rows, length).
+softmax = schedules.torch_library_op("softmax", "examples::softmax")
+dynamic = torch.compile(lambda t: softmax(t) * 2, fullgraph=True, dynamic=True, backend=BACKEND)
+for shape in [(3, 10), (17, 129)]:
+    t = torch.randn(shape)
+    assert torch.allclose(softmax(t), torch.softmax(t, -1), atol=1e-6)
+    assert torch.allclose(dynamic(t), 2 * torch.softmax(t, -1), atol=1e-6)
+print("softmax ok: one library operator, every shape, eager and compiled (dynamic=True)")

@@ -11,9 +11,11 @@ The layer is two custom operators made with oc.torch_op from the library:
   those knobs carry over: the template's row blocking and loop order have no
   counterpart in dense's schedule.
 - "softmax": over the last axis (schedules/softmax.py).
-Both are given as (schedule, args), so oc.torch_op also registers their
-backward (oc.gradient): loss.backward() trains W and b.  The library's ops
-have fixed sizes, so one module serves one input shape (batch x in_features).
+Both are made with schedules.torch_library_op with the batch size symbolic, so one
+module serves every batch (in_features fixed); `batch` only picks the tuning
+record.  Their backward comes from oc.gradient (schedules/backward.py:
+the GEMMs of dX and dW with the library's dense schedule): loss.backward()
+trains W and b.
 
 `PlainHead` is the same layer in plain PyTorch (the reference for tests and
 the benchmark); `OpcompHead.from_plain` copies its parameters.
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 
 import opcomp as oc
-import schedules
+import schedules  # noqa: F401  (registers the "matmul" autotune template)
 
 # The tests run this file with "aot_eager": the same capture (dynamo, fake tensors,
 # AOT autograd) without inductor's C++ compile, which takes tens of seconds cold.
@@ -74,9 +76,10 @@ class OpcompHead(nn.Module):
         dt = str(dtype).removeprefix("torch.")
         M, N, K = batch, out_features, in_features
         self.tile = tuned_tile(M, N, K, tuning_log, dt)
-        self.dense = oc.torch_op(schedules.get("dense")(
-            M, N, K, dtype=dt, bias=True, activation="gelu_tanh", **self.tile), f"{name}_dense")
-        self.softmax = oc.torch_op(schedules.get("softmax")(M, N, dtype=dt), f"{name}_softmax")
+        # None: the batch is a symbolic size (any batch); the tile was tuned for M
+        self.dense = schedules.torch_library_op("dense", f"{name}_dense", None, N, K, dtype=dt,
+                                         bias=True, activation="gelu_tanh", **self.tile)
+        self.softmax = schedules.torch_library_op("softmax", f"{name}_softmax", None, N, dtype=dt)
 
     def forward(self, x):
         return self.softmax(self.dense(x, self.weight, self.bias))

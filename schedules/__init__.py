@@ -24,6 +24,10 @@ _OPS.update({
     "concatenate": injective.concatenate, "cast": injective.cast,
     "layout_transform": injective.layout_transform,
 })
+# Injective ops with one output stage also run on a CUDA target ("gpu/injective").
+from .gpu import elementwise as _gpu_elementwise  # noqa: E402
+_OPS.update(_gpu_elementwise.wrap_injective(
+    _OPS, [*injective.UNARY, *injective.BINARY, *_gpu_elementwise.GPU_OPS]))
 
 
 def list_ops() -> list:
@@ -36,3 +40,12 @@ def get(name: str):
     if name not in _OPS:
         raise KeyError(f"unknown op {name!r}; known: {', '.join(list_ops())}")
     return _OPS[name]
+
+
+def torch_library_op(op: str, name: str, *sizes, differentiable: bool = True,
+                     target="llvm", **options):
+    """The library op `op` with its sizes symbolic (None or left out: an oc.size_var)
+    as the PyTorch operator `name` ("namespace::op"); returns oc.torch_op's TorchOp.
+    See schedules/torch_library.py."""
+    from .torch_library import torch_library_op as make
+    return make(op, name, *sizes, differentiable=differentiable, target=target, **options)

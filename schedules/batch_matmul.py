@@ -53,6 +53,10 @@ def batch_matmul(batch, M, N, K, dtype="float32", transpose_a=False, transpose_b
     float64.  bm x bn is the register tile (default from the target), bk the
     k unroll; pack_a copies A into micro-panels first (off: measured slower
     on W3, where each A[b] is already small and cache-resident)."""
+    from .gpu import cuda_target, ops as gpu_ops
+    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
+        return gpu_ops.batch_matmul(batch, M, N, K, dtype, transpose_a, transpose_b, target,
+                                    bm=bm, bn=bn, pack_a=pack_a or None)
     op = "batch_matmul"
     batch, M, N, K = (v.positive(op, name, val) for name, val in
                       (("batch", batch), ("M", M), ("N", N), ("K", K)))

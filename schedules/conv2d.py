@@ -217,6 +217,11 @@ def conv2d(N, C, H, W, K, R, S, stride=1, padding=0, dilation=1, groups=1, layou
     pixels (stride 1 only), "auto" picks flat when the row width is not a
     whole number of vectors.  cblock: input channels per block of the flat
     variant (default: what fits half the target's L2)."""
+    from .gpu import cuda_target, ops as gpu_ops
+    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
+        return gpu_ops.conv2d(N, C, H, W, K, R, S, stride, padding, dilation, groups, layout,
+                              dtype, target, tile=tile, cblock=cblock,
+                              variant=None if variant == "auto" else variant)
     op = "conv2d"
     (N, C, H, W, K, R, S), stride, padding, dilation, groups, layout, dtype, tgt, (OH, OW) = \
         _check(op, (N, C, H, W, K, R, S), stride, padding, dilation, groups, layout, dtype,

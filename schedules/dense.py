@@ -116,7 +116,9 @@ def register_tile(dtype, target, M=None, N=None) -> dict:
 
 
 def _check(op, M, N, K, dtype, act, flags, target):
-    sizes = [v.positive(op, name, val) for name, val in (("M", M), ("N", N), ("K", K))]
+    # M (the rows: a batch) may be an oc.size_var; N and K are the weight's sizes.
+    sizes = [v.size(op, "M", M)] + [v.positive(op, name, val) for name, val in (("N", N),
+                                                                                ("K", K))]
     dtype = v.dtype(op, dtype, v.FLOATS)
     v.choice(op, "activation", act, ACTIVATIONS)
     for name, val in flags.items():
@@ -132,14 +134,15 @@ def dense(M, N, K, dtype="float32", transpose_a=False, transpose_b=False, bias=F
     args: A (M, K) or (K, M) with transpose_a; B (K, N) or (N, K) with
     transpose_b (PyTorch's Linear weight); bias (N,) if bias; residual (M, N)
     if residual; out (M, N).  activation: None, "relu", "gelu_tanh",
-    "gelu_erf".  dtype: float32 or float64.  bm x bn is the register tile
+    "gelu_erf".  M may be an oc.size_var (any batch; the row tail is guarded
+    and partitioned off).  dtype: float32 or float64.  bm x bn is the register tile
     (default from the target's vector registers), bk the k unroll; pack_a
     copies A into micro-panels first."""
     op = "dense"
     (M, N, K), dtype, tgt = _check(op, M, N, K, dtype, activation,
                                    {"transpose_a": transpose_a, "transpose_b": transpose_b,
                                     "bias": bias, "residual": residual}, target)
-    tile = register_tile(dtype, tgt, M, N)
+    tile = register_tile(dtype, tgt, None if v.is_symbolic(M) else M, N)
     bm = v.positive(op, "bm", bm) if bm is not None else tile["bm"]
     bn = v.positive(op, "bn", bn) if bn is not None else tile["bn"]
     bk = v.positive(op, "bk", bk)

@@ -15,6 +15,12 @@ repeats.  Loads along the last axis are contiguous vectors when the input's
 last axis is not broadcast (a broadcast one is a single value), and gathers
 when an op reorders the last axis (a transpose that moves it, a concatenate
 along it).
+
+Symbolic sizes (oc.size_var entries in a shape) are accepted by the
+elementwise ops, transpose and cast: the loops above the last axis fused
+and parallel, the last axis in vectors, tails guarded and partitioned off;
+size-1 broadcasting needs a literal 1 (two different variables do not
+broadcast).
 """
 from __future__ import annotations
 
@@ -34,6 +40,8 @@ def schedule_injective(s, out, lanes, cores):
     axes = list(s[out].op.axis)
     if not axes:
         return
+    if any(not isinstance(a.extent, oc.ir.expr.Const) for a in axes):
+        return _schedule_symbolic(s, out, lanes)
     *front, last = axes
     L = last.extent.value
     rows = int(np.prod([a.extent.value for a in front])) if front else 1
@@ -51,6 +59,26 @@ def schedule_injective(s, out, lanes, cores):
             s[out].parallel(lo)
     _, vi = s[out].split(inner, factor=lanes)
     s[out].vectorize(vi)
+
+
+def _schedule_symbolic(s, out, lanes):
+    """schedule_injective for symbolic sizes: the loops above the last axis fused and
+    parallel (a 1-D output: tasks of TASK elements), the last axis in vectors; the
+    tails (a short last axis is all tail) are guarded and partitioned off."""
+    *front, last = s[out].op.axis
+    inner = last
+    if front:
+        outer = s[out].fuse(*front) if len(front) > 1 else front[0]
+    else:
+        outer, inner = s[out].split(last, factor=TASK)
+    s[out].parallel(outer)
+    _, vi = s[out].split(inner, factor=lanes)
+    s[out].vectorize(vi)
+
+
+def _same_size(a, b) -> bool:
+    return a == b if not (v.is_symbolic(a) or v.is_symbolic(b)) else \
+        v.is_symbolic(a) and v.is_symbolic(b) and oc.ir.expr.same(a, b)
 
 
 def _finish(op, out, inputs, dtype, tgt):
@@ -85,7 +113,7 @@ def unary(name):
     fn, dtypes = UNARY[name]
 
     def op(shape, dtype="float32", target="llvm"):
-        shape = v.shape(name, "shape", shape)
+        shape = v.sym_shape(name, "shape", shape)
         dtype = v.dtype(name, dtype, dtypes)
         tgt = v.target(name, target)
         X = oc.placeholder(shape, dtype, name="X")
@@ -103,17 +131,20 @@ def broadcast_shape(op, a, b):
     pa, pb = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
     out = []
     for x, y in zip(pa, pb):
-        if x != y and 1 not in (x, y):
+        if _same_size(x, y) or _same_size(y, 1):
+            out.append(x)
+        elif _same_size(x, 1):
+            out.append(y)
+        else:
             raise v.fail(op, "shape_b", f"a shape that broadcasts with shape_a {a}", b)
-        out.append(max(x, y))
     return tuple(out)
 
 
 def broadcast_read(T, out_ndim):
     """T's element for an output index: right-aligned, size-1 axes read at 0."""
-    shape = [d.value for d in T.shape]
+    shape = [d.value if isinstance(d, oc.ir.expr.Const) else d for d in T.shape]
     skip = out_ndim - len(shape)
-    return lambda idx: T[tuple(0 if n == 1 else i for n, i in zip(shape, idx[skip:]))]
+    return lambda idx: T[tuple(0 if _same_size(n, 1) else i for n, i in zip(shape, idx[skip:]))]
 
 
 def binary(name):
@@ -121,8 +152,8 @@ def binary(name):
     fn, dtypes = BINARY[name]
 
     def op(shape_a, shape_b, dtype="float32", target="llvm"):
-        shape_a = v.shape(name, "shape_a", shape_a)
-        shape_b = v.shape(name, "shape_b", shape_b)
+        shape_a = v.sym_shape(name, "shape_a", shape_a)
+        shape_b = v.sym_shape(name, "shape_b", shape_b)
         shape = broadcast_shape(name, shape_a, shape_b)
         dtype = v.dtype(name, dtype, dtypes)
         tgt = v.target(name, target)
@@ -144,7 +175,7 @@ def transpose(shape, axes=None, dtype="float32", target="llvm"):
     """Y = np.transpose(X, axes): returns (schedule, [X, Y]).  axes: a permutation of
     range(ndim), default reversed.  dtype: float32, float64, int32."""
     op = "transpose"
-    shape = v.shape(op, "shape", shape)
+    shape = v.sym_shape(op, "shape", shape)
     n = len(shape)
     axes = tuple(reversed(range(n))) if axes is None else axes
     if not isinstance(axes, (tuple, list)) or sorted(axes) != list(range(n)) or \
@@ -265,7 +296,7 @@ def concatenate(shapes, axis=0, dtype="float32", target="llvm"):
 def cast(shape, dtype="float32", out_dtype="float64", target="llvm"):
     """Y = X.astype(out_dtype) (NumPy's conversion): returns (schedule, [X, Y])."""
     op = "cast"
-    shape = v.shape(op, "shape", shape)
+    shape = v.sym_shape(op, "shape", shape)
     dtype = v.dtype(op, dtype, CAST_DTYPES)
     out_dtype = v.dtype(op, out_dtype, CAST_DTYPES, arg="out_dtype")
     tgt = v.target(op, target)

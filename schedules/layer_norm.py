@@ -21,13 +21,20 @@ Schedule, one primitive per line (the same plan as softmax.py):
 - Y is split by the same lanes x accumulators width and vectorized.
 
 rfactor=False keeps the fusion with plain serial sums (the benchmark's
-reference).
+reference).  R and L may be oc.size_vars, as in softmax.py.
 """
 from __future__ import annotations
 
 import opcomp as oc
 
-from .softmax import reduce_at_row, row_widths, vectorize_row
+from . import validate as v
+from .softmax import reduce_at_row, row_widths, several_rows, vectorize_row
+
+
+def _length(L, dtype):
+    """L as a divisor: a symbolic length in the data's dtype (an int32 variable would
+    promote a float32 mean to float64)."""
+    return L.astype(dtype) if v.is_symbolic(L) else L
 
 
 def layer_norm_compute(R, L, eps=1e-5, dtype="float32"):
@@ -37,11 +44,12 @@ def layer_norm_compute(R, L, eps=1e-5, dtype="float32"):
     beta = oc.placeholder((L,), dtype, name="beta")
     k1 = oc.reduce_axis(L, "k1")
     S = oc.compute((R,), lambda i: oc.sum(X[i, k1], axis=k1), name="S")
-    mu = oc.compute((R,), lambda i: S[i] / L, name="mu")
+    mu = oc.compute((R,), lambda i: S[i] / _length(L, dtype), name="mu")
     k2 = oc.reduce_axis(L, "k2")
     Q = oc.compute((R,), lambda i: oc.sum((X[i, k2] - mu[i]) * (X[i, k2] - mu[i]), axis=k2),
                    name="Q")
-    rstd = oc.compute((R,), lambda i: oc.rsqrt(Q[i] / L + oc.const(eps, dtype)), name="rstd")
+    rstd = oc.compute((R,), lambda i: oc.rsqrt(Q[i] / _length(L, dtype) + oc.const(eps, dtype)),
+                      name="rstd")
     Y = oc.compute((R, L), lambda i, j: (X[i, j] - mu[i]) * rstd[i] * gamma[j] + beta[j],
                    name="Y")
     return X, gamma, beta, S, mu, Q, rstd, Y
@@ -51,11 +59,14 @@ def layer_norm(R: int, L: int, eps: float = 1e-5, dtype: str = "float32", target
                rfactor: bool = True):
     """Layer norm over the last axis: returns (schedule, [X (R, L), gamma (L,), beta (L,),
     Y (R, L)])."""
+    from .gpu import cuda_target, ops as gpu_ops
+    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
+        return gpu_ops.layer_norm(R, L, eps, dtype, target)
     _, width, parallel = row_widths(L, dtype, target)
     X, gamma, beta, S, mu, Q, rstd, Y = layer_norm_compute(R, L, eps, dtype)
     s = oc.create_schedule(Y)
     i = Y.op.axis[0]
-    if parallel and R > 1:
+    if parallel and several_rows(R):
         s[Y].parallel(i)
     reduce_at_row(s, S, Y, i, width, rfactor)
     s[mu].compute_at(s[Y], i)
@@ -71,7 +82,8 @@ def rms_norm_compute(R, L, eps=1e-6, dtype="float32"):
     gamma = oc.placeholder((L,), dtype, name="gamma")
     k = oc.reduce_axis(L, "k")
     Q = oc.compute((R,), lambda i: oc.sum(X[i, k] * X[i, k], axis=k), name="Q")
-    rstd = oc.compute((R,), lambda i: oc.rsqrt(Q[i] / L + oc.const(eps, dtype)), name="rstd")
+    rstd = oc.compute((R,), lambda i: oc.rsqrt(Q[i] / _length(L, dtype) + oc.const(eps, dtype)),
+                      name="rstd")
     Y = oc.compute((R, L), lambda i, j: X[i, j] * rstd[i] * gamma[j], name="Y")
     return X, gamma, Q, rstd, Y
 
@@ -79,11 +91,14 @@ def rms_norm_compute(R, L, eps=1e-6, dtype="float32"):
 def rms_norm(R: int, L: int, eps: float = 1e-6, dtype: str = "float32", target="llvm",
              rfactor: bool = True):
     """RMS norm over the last axis: returns (schedule, [X (R, L), gamma (L,), Y (R, L)])."""
+    from .gpu import cuda_target, ops as gpu_ops
+    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
+        return gpu_ops.rms_norm(R, L, eps, dtype, target)
     _, width, parallel = row_widths(L, dtype, target)
     X, gamma, Q, rstd, Y = rms_norm_compute(R, L, eps, dtype)
     s = oc.create_schedule(Y)
     i = Y.op.axis[0]
-    if parallel and R > 1:
+    if parallel and several_rows(R):
         s[Y].parallel(i)
     reduce_at_row(s, Q, Y, i, width, rfactor)
     s[rstd].compute_at(s[Y], i)

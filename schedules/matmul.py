@@ -37,6 +37,8 @@ import numpy as np
 import opcomp as oc
 from autotune import apply_config, get_config, template
 
+from . import validate as v
+
 ROW_BLOCKS = (1, 2, 4, 8, 16)
 MAX_TILE_ROWS = 12
 
@@ -155,8 +157,15 @@ def matmul(M, N, K, dtype: str = "float32", bm: int = None, bn: int = None, bk: 
     best record inside autotune.apply_history_best, else the fallback (the
     hand schedule for the target).  bm x bn (the register tile), bk (the
     unrolled k step) and lanes (the vector width) override it; left out, they
-    come from the target's vector registers (register_tile).
+    come from the target's vector registers (register_tile).  M may be an
+    oc.size_var: then the fallback schedule (or the given tile) is used, since
+    tuning records are keyed by concrete sizes.
     """
+    from .gpu import cuda_target, ops as gpu_ops
+    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
+        return gpu_ops.matmul(M, N, K, dtype, target, bm=bm, bn=bn, bk=bk, lanes=lanes)
+    if v.is_symbolic(M):
+        return _matmul_any_rows(M, N, K, dtype, bm, bn, bk, lanes, target)
     if bm is None and bn is None and bk is None:
         return matmul_template(M, N, K, dtype, lanes, target=target)
     tile = register_tile(dtype, target)
@@ -166,3 +175,21 @@ def matmul(M, N, K, dtype: str = "float32", bm: int = None, bn: int = None, bk: 
     # An explicit tile is measured as asked, even one that spills: no register budget.
     with apply_config(values):
         return matmul_template(M, N, K, dtype, lanes, registers=1 << 10, target=target)
+
+
+def _matmul_any_rows(M, N, K, dtype, bm, bn, bk, lanes, target):
+    """The GEMM for a symbolic row count M (oc.size_var): the template's schedule with
+    its fallback knobs (or the given tile), run directly: tuning records are keyed by
+    concrete sizes, so none applies; the row tail is guarded and partitioned off."""
+    N, K = v.positive("matmul", "N", N), v.positive("matmul", "K", K)
+    tile = register_tile(dtype, target)
+    values = {}
+    if bm is not None or bn is not None:
+        values["tile"] = f"{bm or tile['bm']}x{bn or 2 * (lanes or tile['lanes'])}"
+    if bk is not None:
+        values["tile_k"] = [-1, bk]
+    tmpl = matmul_template.template
+    regs = None if bm is None and bn is None else 1 << 10
+    sch, tensors, _ = tmpl.run((M, N, K, dtype, lanes, regs), (), oc.Target(target),
+                               values or None, partial=True)
+    return sch, tensors

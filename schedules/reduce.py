@@ -22,6 +22,9 @@ Schedule: the kept axes are fused into one parallel loop (for a full
 reduction to a scalar the loop is serial: parallel partial sums need a
 rfactor across threads); the register block is unrolled and vectorized;
 the partial stages are computed inside the kept loop.
+
+Shapes may hold oc.size_vars: with a symbolic last axis both the whole-block
+partial and the tail stage exist (either may have no iterations).
 """
 from __future__ import annotations
 
@@ -78,14 +81,16 @@ def reduce_compute(shape, axes, kind, keepdims, dtype, lanes):
     else:
         L, block = shape[last], lanes * UNROLL
         whole, rest = L // block, L % block
+        # a symbolic L needs both parts (either may be empty: a loop of extent 0)
+        any_L = v.is_symbolic(L)
         others = [d for d in axes if d != last]
-        if whole:
+        if any_L or whole:
             ko = oc.reduce_axis(whole, "ko")
             stages["partial"] = oc.compute(kept_shape + (block,), lambda *k: reducer(
                 X[index(dict(zip(kept, k[:-1])), {**{d: red[d].var for d in others},
                                                   last: ko * block + k[-1]})],
                 axis=[red[d] for d in others] + [ko]), name="partial")
-        if rest:
+        if any_L or rest:
             red_o = {d: oc.reduce_axis(shape[d], f"t{d}") for d in others}
             t = oc.reduce_axis(rest, "t")
             stages["tail"] = oc.compute(kept_shape, lambda *k: reducer(
@@ -108,13 +113,14 @@ def reduce_compute(shape, axes, kind, keepdims, dtype, lanes):
     count = 1
     for d in axes:
         count *= shape[d]
+    count = count.astype(dtype) if v.is_symbolic(count) else oc.const(count, dtype)
     out_shape = tuple(1 if d in axes else shape[d] for d in range(len(shape))) if keepdims \
         else kept_shape
 
     def finish(*i):
         k = tuple(i[d] for d in kept) if keepdims else i
         value = acc[k]
-        return value / oc.const(count, dtype) if kind == "mean" else value
+        return value / count if kind == "mean" else value
     if kind == "mean" or keepdims:
         out = oc.compute(out_shape, finish, name="out")
     else:
@@ -123,7 +129,7 @@ def reduce_compute(shape, axes, kind, keepdims, dtype, lanes):
 
 
 def _check(op, shape, axis, keepdims, dtype, target, kinds_dtypes):
-    shape = v.shape(op, "shape", shape)
+    shape = v.sym_shape(op, "shape", shape)
     axes = _axes(op, axis, len(shape))
     v.flag(op, "keepdims", keepdims)
     return shape, axes, v.dtype(op, dtype, kinds_dtypes), v.target(op, target)
@@ -136,6 +142,9 @@ def reduce(shape, axis=None, kind="sum", keepdims=False, dtype="float32", target
     counts from the end); out has NumPy's shape for (axis, keepdims).
     kind: sum, mean, max, min, prod.  dtype: float32, float64; int32 too
     except for mean."""
+    from .gpu import cuda_target, ops as gpu_ops
+    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
+        return gpu_ops.reduce(shape, axis, kind, keepdims, dtype, target)
     op = kind if kind in COMBINERS else "reduce"
     v.choice(op, "kind", kind, tuple(COMBINERS))
     shape, axes, dtype, tgt = _check(op, shape, axis, keepdims, dtype, target,
@@ -165,7 +174,8 @@ def _schedule_rows(s, acc, out, L, lanes):
     block = lanes * UNROLL
     *front, last = s[out].op.axis
     lo, li = s[out].split(last, factor=block)
-    if front and L % block == 0:
+    whole_blocks = not v.is_symbolic(L) and L % block == 0
+    if front and whole_blocks:
         outer = s[out].fuse(*front, lo)
     elif front:
         outer = s[out].fuse(*front) if len(front) > 1 else front[0]
@@ -175,7 +185,7 @@ def _schedule_rows(s, acc, out, L, lanes):
     lio, lii = s[out].split(li, factor=lanes)
     s[out].unroll(lio)
     s[out].vectorize(lii)
-    s[local].compute_at(s[out], outer if front and L % block == 0 else lo)
+    s[local].compute_at(s[out], outer if front and whole_blocks else lo)
     *_, lc = s[local].op.axis
     lco, lci = s[local].split(lc, factor=lanes)
     s[local].reorder(*s[local].op.reduce_axis, lco, lci)
@@ -232,7 +242,8 @@ def arg_reduce_compute(shape, axes, kind, keepdims, dtype):
             flat = flat * shape[d] + r2[d].var.astype("int64")
         x = read(k, r2)
         hit = (x == m[k]) | (x != x) if dtype in v.FLOATS else x == m[k]
-        return oc.min(oc.select(hit, flat, oc.const(total, "int64")), axis=[r2[d] for d in axes])
+        past = total.astype("int64") if v.is_symbolic(total) else oc.const(total, "int64")
+        return oc.min(oc.select(hit, flat, past), axis=[r2[d] for d in axes])
     idx = oc.compute(kept_shape, first_index, name="index")
     if not keepdims:
         return X, m, idx, idx

@@ -26,12 +26,18 @@ Schedule, one primitive per line:
 The vector width comes from the target (oc.Target(target).vector_bits): 8
 float32 lanes on AVX2, 16 on AVX-512.  rfactor=False keeps the same fusion
 with plain (serial) reductions: the reference the benchmark compares with.
+
+Sizes: R and L may be oc.size_vars (one build serves every size): the row
+loop stays parallel and the row is split by the full W, so a row shorter
+than W is all tail (guarded, then partitioned off the main body).
 """
 from __future__ import annotations
 
 import numpy as np
 
 import opcomp as oc
+
+from . import validate as v
 
 ACCUMULATORS = 4     # vectors per iteration: hides the latency of adds and exp
 
@@ -42,10 +48,18 @@ def row_widths(L: int, dtype: str, target) -> tuple:
     thread pool (several cores)."""
     t = oc.Target(target)
     lanes = max(1, t.vector_bits // (8 * np.dtype(dtype).itemsize))
+    if v.is_symbolic(L):
+        # any row length: the full width, a short row is all tail (guarded, partitioned)
+        return lanes, lanes * max(1, min(ACCUMULATORS, 64 // lanes)), t.cores > 1
     if L < lanes:
         return L, L, t.cores > 1
     acc = max(1, min(ACCUMULATORS, L // lanes, 64 // lanes))
     return lanes, lanes * acc, t.cores > 1
+
+
+def several_rows(R) -> bool:
+    """More than one row, or a symbolic count (then the row loop is parallel)."""
+    return v.is_symbolic(R) or R > 1
 
 
 def factored_row_reduction(s, T, at_stage, at_loop, width: int):
@@ -92,11 +106,14 @@ def softmax_compute(R, L, dtype="float32"):
 
 def softmax(R: int, L: int, dtype: str = "float32", target="llvm", rfactor: bool = True):
     """Softmax over the last axis: returns (schedule, [X (R, L), Y (R, L)])."""
+    from .gpu import cuda_target, ops as gpu_ops
+    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
+        return gpu_ops.softmax(R, L, dtype, target)
     _, width, parallel = row_widths(L, dtype, target)
     X, M, E, S, inv, Y = softmax_compute(R, L, dtype)
     s = oc.create_schedule(Y)
     i = Y.op.axis[0]
-    if parallel and R > 1:
+    if parallel and several_rows(R):
         s[Y].parallel(i)
     reduce_at_row(s, M, Y, i, width, rfactor)
     s[E].compute_at(s[Y], i)
@@ -122,11 +139,14 @@ def log_softmax_compute(R, L, dtype="float32"):
 
 def log_softmax(R: int, L: int, dtype: str = "float32", target="llvm", rfactor: bool = True):
     """Log-softmax over the last axis: returns (schedule, [X (R, L), Y (R, L)])."""
+    from .gpu import cuda_target, ops as gpu_ops
+    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
+        return gpu_ops.log_softmax(R, L, dtype, target)
     _, width, parallel = row_widths(L, dtype, target)
     X, M, E, S, LSE, Y = log_softmax_compute(R, L, dtype)
     s = oc.create_schedule(Y)
     i = Y.op.axis[0]
-    if parallel and R > 1:
+    if parallel and several_rows(R):
         s[Y].parallel(i)
     s[E].compute_inline()
     reduce_at_row(s, M, Y, i, width, rfactor)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 import opcomp as oc
+from opcomp.ir import expr as _E
 
 FLOATS = ("float32", "float64")
 NUMERIC = ("float32", "float64", "int32")
@@ -100,3 +101,38 @@ def lanes(dtype_: str, tgt) -> int:
 
 def zero(dtype_: str):
     return oc.const(0, dtype_)
+
+
+# -- symbolic sizes (oc.size_var): one build serves every size -------------------------------
+def is_symbolic(value) -> bool:
+    """A size given as an integer variable (oc.size_var / oc.var), not a number."""
+    return isinstance(value, _E.Expr) and not isinstance(value, _E.Const) \
+        and value.dtype in ("int32", "int64")
+
+
+def size(op: str, arg: str, value, minimum: int = 1):
+    """A size that may be symbolic: an int >= minimum, or an integer oc.size_var."""
+    if isinstance(value, _E.Expr) and not is_symbolic(value):
+        raise fail(op, arg, f"an int >= {minimum} or an integer oc.size_var", value)
+    return value if is_symbolic(value) else positive(op, arg, value, minimum)
+
+
+def sym_shape(op: str, arg: str, value, min_ndim: int = 1) -> tuple:
+    """A shape whose entries are positive ints or integer oc.size_vars (shape()'s
+    checks and messages when no entry is symbolic)."""
+    if is_symbolic(value):
+        value = (value,)
+    if not isinstance(value, (tuple, list)) or not any(isinstance(d, _E.Expr) for d in value):
+        return shape(op, arg, value, min_ndim)
+    if len(value) < min_ndim:
+        raise fail(op, arg, f"a tuple of at least {min_ndim} positive ints", value)
+    if not all(is_symbolic(d) for d in value if isinstance(d, _E.Expr)):
+        raise fail(op, arg, "a tuple of positive ints or integer size_vars", tuple(value))
+    return tuple(d if is_symbolic(d) else positive(op, arg, d) for d in value)
+
+
+def const_value(value, default=None):
+    """The int of a size, or `default` for a symbolic one."""
+    if isinstance(value, _E.Const):
+        return value.value
+    return default if is_symbolic(value) else int(value)

@@ -1,6 +1,7 @@
 """Compiled kernels where users work: PyTorch operators (torch.py) and JAX functions (jax.py).
 
     op = oc.torch_op(mod, "mylib::relu_add")       # a torch.library custom operator
+    sm = schedules.torch_library_op("softmax", "mylib::softmax")   # a library op, any shape
     f = opcomp.frameworks.jax_function(mod)        # a function of JAX arrays, jit-able
 
 torch and jax are optional: they are imported when these functions are called,

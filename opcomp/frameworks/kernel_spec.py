@@ -16,6 +16,7 @@ Checks raise ArgumentError naming the operator and the argument.
 """
 from __future__ import annotations
 
+from ..errors import OpcompError
 from ..dtype import SCALARS
 from ..ir import expr as E
 from ..runtime.args import ArgumentError, _bindings, _py_expr
@@ -23,7 +24,7 @@ from ..runtime.args import ArgumentError, _bindings, _py_expr
 __all__ = ["KernelSpec", "FrameworkError"]
 
 
-class FrameworkError(ValueError):
+class FrameworkError(OpcompError, ValueError):
     """A kernel that cannot become a framework operator (its outputs' shapes are unknown)."""
 
 
@@ -56,6 +57,11 @@ class KernelSpec:
     def __init__(self, mod, name: str):
         sig = mod.signature
         self.module, self.name = mod, name
+        if sig.scalars:
+            names = ", ".join(v.name for _, v in sig.scalars)
+            raise FrameworkError(f"{name}: the module takes scalar argument(s) {names}; a "
+                                 "framework operator takes tensors only: build the module "
+                                 "with those values fixed")
         self.inputs = [p for p in sig.params if not p.is_output]
         self.outputs = [p for p in sig.params if p.is_output]
         self.input_positions = [k for k, p in enumerate(sig.params) if not p.is_output]

@@ -9,6 +9,7 @@ import re
 import pytest
 
 import opcomp as oc
+import schedules
 from opcomp.frameworks import FrameworkError
 from tests.frameworks.helpers import relu_add, skip_without_jax, unique
 
@@ -111,6 +112,41 @@ def test_backward_of_a_built_module(relu_add_module, torch):
     with pytest.raises(RuntimeError, match="no gradient: torch_op was given a built Module, "
                        r"which keeps no tensor expression; pass \(schedule, args\)"):
         z.sum().backward()
+
+
+def test_library_op_too_many_sizes():
+    with pytest.raises(TypeError, match=re.escape("torch_library_op: softmax takes 2 sizes "
+                                                  "(R, L), got 3")):
+        schedules.torch_library_op("softmax", unique("sm"), None, 4, 5)
+
+
+def test_library_op_unknown_op():
+    with pytest.raises(KeyError, match="unknown op 'softmaks'"):
+        schedules.torch_library_op("softmaks", unique("sm"))
+
+
+def test_library_op_symbolic_size_the_op_needs_as_a_number():
+    # dense's N and K are the weight's sizes: a number each (the rows M may be symbolic)
+    with pytest.raises(ValueError, match=re.escape("dense: argument N: expected an int >= 1, "
+                                                   "got N")):
+        schedules.torch_library_op("dense", unique("fc"), None, None, 8)
+
+
+def test_library_op_matmul_symbolic_depth():
+    with pytest.raises(ValueError, match=re.escape("matmul: argument K: expected an int >= 1")):
+        schedules.torch_library_op("matmul", unique("mm"), None, 8, None)
+
+
+def test_library_op_float_size():
+    with pytest.raises(ValueError, match=re.escape("dense: argument M: expected an int >= 1 "
+                                                   "or an integer oc.size_var")):
+        schedules.torch_library_op("dense", unique("fc"), oc.const(2.0), 8, 8)
+
+
+def test_library_op_float_in_shape():
+    with pytest.raises(ValueError, match=re.escape("relu: argument shape: expected a tuple of "
+                                                   "positive ints or integer size_vars")):
+        schedules.torch_library_op("relu", unique("relu"), (oc.const(2.0), None))
 
 
 # JAX runs in a child process: its threads must not live in this one, where other tests
