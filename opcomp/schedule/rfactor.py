@@ -103,12 +103,15 @@ def _factored_op(st, k, factor_axis, extent, value, guards) -> tuple:
     red = old.body
     conds = [substitute(v < extent[parent], leaf_sub) for parent, v in guards
              if parent.kind == "reduce"]
-    if red.condition is not None:
-        conds.append(substitute(red.condition, root_sub))
     source = substitute(red.source, root_sub)
     cond = None
     for c in conds:
         cond = c if cond is None else E.logical_and(cond, c)
+    if red.condition is not None:
+        # The user's condition may read the input at the reduction index: evaluate it
+        # only inside the tail guards (a select, lazy where its arm may read out of range)
+        where = substitute(red.condition, root_sub)
+        cond = where if cond is None else E.select(cond, where, E.const(False, "bool"))
     # With every reduction loop factored out and no condition, T.rf is elementwise;
     # a condition keeps the (axis-less) Reduce, whose update lowering guards, so a
     # read the condition excludes is never made (a select would make it).

@@ -228,3 +228,25 @@ def test_whole_reduction_factored_keeps_its_condition_as_a_guard(rng):
     t = np.empty(1, np.float32)
     oc.build(s, [A, T], bounds_check=True)(a, t)
     np.testing.assert_allclose(t, [a.astype(np.float64).sum()], rtol=1e-5)
+
+
+def test_a_where_condition_reading_the_input_stays_inside_the_tail_guard():
+    """Fuzz find (seed 20261201, case 206): k in [1, 5) split by nparts=3 has a tail;
+    T.rf's condition must not read A at the tail's out-of-range k (the bounds-checked
+    build raised out-of-bounds; unchecked, it read past the row)."""
+    A = oc.placeholder((5, 5), "float32", name="A")
+    k = oc.reduce_axis((1, 5), "k")
+    C = oc.compute((5,), lambda i: oc.prod(A[i, k] * A[i, k], axis=k, where=A[i, k] > 0),
+                   name="C")
+    s = oc.create_schedule([C])
+    ko, ki = s[C].split(s[C].op.reduce_axis[0], nparts=3)
+    s[C].split(ki, factor=16)
+    s.rfactor(C, ko, factor_axis=1)
+    mod = oc.build(s, [A, C], bounds_check=True)
+    rng = np.random.default_rng(0)
+    a = (rng.integers(1, 17, (5, 5)) * rng.choice([-1, 1], (5, 5)) / 8).astype("float32")
+    c = np.full(5, -7, np.float32)
+    mod(a, c)
+    a64 = a[:, 1:].astype(np.float64)
+    want = np.where(a64 > 0, a64 * a64, 1.0).prod(axis=1)
+    np.testing.assert_allclose(c, want, rtol=1e-5)
