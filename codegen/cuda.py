@@ -187,6 +187,11 @@ class CUDABackend:
     def artifact_from_fields(self, **fields) -> CUDAArtifact:
         return CUDAArtifact(**fields)
 
+    def device_available(self) -> bool:
+        """The emulator runs on the CPU; device code needs the driver and a GPU it sees."""
+        from .cuda_driver import gpu_available
+        return self.emulate or gpu_available()
+
     def toolchain(self) -> str:
         mode = "emulated" if self.emulate else "device"
         return f"{mode}; ptx by {cuda_compile.ptx_compiler()}; {cuda_compile.toolchain_versions()}"

@@ -212,6 +212,10 @@ class LLVMBackend:
         import llvmlite
         return f"llvmlite {llvmlite.__version__} llvm {'.'.join(map(str, llvm.llvm_version_info))}"
 
+    def device_available(self) -> bool:
+        """This process runs its code: the host CPU."""
+        return True
+
     def num_threads(self) -> int:
         """The thread pool's size (OPCOMP_NUM_THREADS, else the usable cores)."""
         return threadpool.num_threads()

@@ -22,6 +22,8 @@ and for ``export_library`` and the compile cache:
     artifact_from_fields(**fields) -> artifact           rebuild from cached fields
     toolchain() -> str                    versions that change generated code
     num_threads() -> int                  (CPU) the thread pool's size
+    device_available() -> bool            whether this process can run its code
+                                          (oc.enabled; CUDA: a driver that sees a GPU)
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ class Backend(Protocol):
     def objects(self, artifact, target) -> list: ...
     def artifact_from_fields(self, **fields): ...
     def toolchain(self) -> str: ...
+    def device_available(self) -> bool: ...
 
 
 def register_backend(kind: str, backend, module: str | None = None) -> None:

@@ -13,12 +13,12 @@ ndarray goes, and a module writes into it in place.
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..target import Target
+from ..backend import get_backend
+
 
 _DEVICE_KINDS = {"cpu": "cpu", "llvm": "cpu", "c": "cpu", "cuda": "cuda", "gpu": "cuda"}
 
@@ -77,16 +77,11 @@ def enabled(target) -> bool:
     compiles, it does not run: use `build(..., emulate=True)` without a GPU).
     """
     name = str(target).split()[0]
-    if name in ("llvm", "cpu", "c"):
-        return True
-    if name in ("cuda", "gpu"):
-        return _cuda_driver_present()
-    return False
-
-
-def _cuda_driver_present() -> bool:
-    import ctypes.util
-    return ctypes.util.find_library("cuda") is not None and shutil.which("nvidia-smi") is not None
+    kind = {"cpu": "llvm", "c": "llvm", "gpu": "cuda"}.get(name, name)
+    try:
+        return get_backend(kind).device_available()
+    except NotImplementedError:         # no backend for this kind (opencl, vulkan, ...)
+        return False
 
 
 class NDArray(np.ndarray):
@@ -139,9 +134,3 @@ def empty(shape, dtype="float32", dev: Device = None) -> NDArray:
     """A new uninitialized NDArray (TVM's `tvm.nd.empty`)."""
     _check_host(dev, "nd.empty")
     return np.empty(tuple(int(d) for d in shape), dtype=np.dtype(dtype)).view(NDArray)
-
-
-def target_device(target) -> Device:
-    """The device a target's code runs on: cpu(0) for llvm, cuda(0) for cuda."""
-    kind = target.kind if isinstance(target, Target) else str(target).split()[0]
-    return device(kind)

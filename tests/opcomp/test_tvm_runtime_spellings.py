@@ -56,6 +56,9 @@ def test_devices_and_enabled():
     assert oc.cuda(1).device_id == 1
     assert oc.enabled("llvm") is True
     assert oc.enabled("opencl") is False
+    # cuda: what the driver says (codegen.cuda_driver.gpu_available), through the backend
+    from codegen.cuda_driver import gpu_available
+    assert oc.enabled("cuda") is gpu_available() is oc.enabled("gpu")
     assert oc.Target("llvm").keys == ("cpu",)
     assert oc.Target("cuda -arch=sm_80").keys == ("cuda", "gpu")
 
