@@ -22,7 +22,6 @@ import re
 
 from opcomp import dtype as dt
 from opcomp.ir import expr as E
-from opcomp.ir import tir as T
 from opcomp.ir.visit import Functor
 
 C_TYPES = {"bool": "bool", "int8": "int8_t", "int16": "int16_t", "int32": "int",

@@ -60,18 +60,14 @@ class ExprMixin:
         return self.unary(e.op, self.expr(e.a), e.dtype)
 
     def _select(self, e):
-        if self._lazy(e):
+        # lazy: the CPU tail's mark_lazy_selects (passes/bounds_check.py) marked an arm
+        # that may read out of bounds; it must run only where it is taken
+        if e.lazy:
             return self._lazy_select(e)
         cond, a, b = self.same_lanes(self.expr(e.cond), self.expr(e.a), self.expr(e.b))
         return self.b.select(cond, a, b)
 
     # -- lazy selects: an arm that may read out of bounds runs only where taken ---------
-    @staticmethod
-    def _lazy(e) -> bool:
-        """Whether a select must not evaluate an arm it does not take: the CPU tail's
-        mark_lazy_selects (passes/bounds_check.py) marks those whose arms hold a load
-        not proven in bounds."""
-        return e.lazy
 
     def _lazy_select(self, e):
         lanes = dt.lanes(e.dtype)

@@ -27,7 +27,6 @@ import os
 import torch
 from torch import nn
 
-import opcomp as oc
 import schedules  # noqa: F401  (registers the "matmul" autotune template)
 
 # The tests run this file with "aot_eager": the same capture (dynamo, fake tensors,

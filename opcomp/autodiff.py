@@ -34,11 +34,11 @@ touches memory outside its tensor.
 """
 from __future__ import annotations
 
-from .errors import OpcompError
 import math
 
 from . import dtype as dt
 from . import te
+from .errors import OpcompError
 from .ir import expr as E
 from .ir.visit import substitute, walk
 

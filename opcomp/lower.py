@@ -20,7 +20,7 @@ from . import dtype as dt
 from .ir import expr as E
 from .ir import tir as T
 from .infer_bound import effective_bodies, infer_bounds
-from .schedule.stage import Schedule, ScheduleError
+from .schedule.stage import Schedule, ScheduleError, Split
 from .schedule.storage import flat_layout, lower_pragmas
 from .arith.simplify import simplify
 from .te import PlaceholderOp, Tensor, combine_all, reduce_start
@@ -381,14 +381,14 @@ def _assert_symbolic_factors(sch, body: T.Stmt) -> T.Stmt:
 
     body  ->  assert(n // 4 > 0, "split of stage C: factor n // 4 must be positive"); body
     """
-    from .schedule.stage import Split
     for st in reversed(sch.stages):
-        for rel in getattr(st, "relations", ()):
-            part = rel.factor if isinstance(rel, Split) and rel.factor is not None else \
-                (rel.nparts if isinstance(rel, Split) else None)
-            if part is None or isinstance(part, E.Const):
+        for rel in st.relations:
+            if not isinstance(rel, Split):
                 continue
             what = "factor" if rel.factor is not None else "nparts"
+            part = getattr(rel, what)
+            if isinstance(part, E.Const):
+                continue
             body = T.Assert(simplify(part > 0), f"split of stage {st.name}: {what} {part} "
                             "must be positive", body)
     return body

@@ -20,10 +20,11 @@ cache sizes of the host come from the operating system.
 """
 from __future__ import annotations
 
-from .errors import OpcompError
 import functools
 import os
 from pathlib import Path
+
+from .errors import OpcompError
 
 KINDS = ("llvm", "cuda")
 _CPU_INT_KEYS = ("vector-bits", "vector-registers", "cores", "l1", "l2", "l3")

@@ -16,8 +16,8 @@ Checks raise ArgumentError naming the operator and the argument.
 """
 from __future__ import annotations
 
-from ..errors import OpcompError
 from ..dtype import SCALARS
+from ..errors import OpcompError
 from ..ir import expr as E
 from ..runtime.args import ArgumentError, _bindings, _py_expr
 

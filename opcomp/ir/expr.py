@@ -24,13 +24,13 @@ needs); its truth value is structural equality, so nodes work as dict keys.
 """
 from __future__ import annotations
 
-from ..errors import OpcompError
 from dataclasses import dataclass, fields
 from typing import Optional
 
 import numpy as np
 
 from .. import dtype as dt
+from ..errors import OpcompError
 
 
 class TensorError(OpcompError, ValueError):

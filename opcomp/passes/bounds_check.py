@@ -129,7 +129,7 @@ def mark_lazy_selects(func: T.PrimFunc) -> T.PrimFunc:
       ->  for i in range(100): B[i] = if_then_else(i > 0, A[i - 1], 0.0f)
     for i in range(100): B[i] = select(i < 50, A[i], C[i])      (unchanged: both in bounds)
     """
-    seen, unsafe = _select_safety(func)
+    unsafe = _unsafe_selects(func)
     if not unsafe:
         return func
 
@@ -141,16 +141,18 @@ def mark_lazy_selects(func: T.PrimFunc) -> T.PrimFunc:
     return replace(func, body=mark(func.body))
 
 
-def _select_safety(func: T.PrimFunc) -> tuple:
-    finder = _SafeSelects()
+def _unsafe_selects(func: T.PrimFunc) -> set:
+    """ids of the selects with an arm load not proven in bounds wherever the node occurs
+    (a node shared by a main loop and its tail must be safe in both)."""
+    finder = _UnsafeSelects()
     ranges = {v: (E.const(0, v.dtype), E.const(2**31 - 1, v.dtype)) for v in func.size_vars}
     finder.visit(func.body, ranges)
-    return finder.seen, finder.unsafe
+    return finder.unsafe
 
 
-class _SafeSelects(Visitor):
+class _UnsafeSelects(Visitor):
     def __init__(self):
-        self.seen, self.unsafe = set(), set()
+        self.unsafe = set()
 
     def visit_For(self, s, ranges):
         self.visit(s.min, ranges)
@@ -158,7 +160,6 @@ class _SafeSelects(Visitor):
         self.visit(s.body, {**ranges, s.var: (s.min, s.extent)})
 
     def visit_Select(self, e, ranges):
-        self.seen.add(id(e))
         if not all(_provably_in_bounds(ld, ranges) for arm in (e.a, e.b) for ld in _loads(arm)):
             self.unsafe.add(id(e))
         self.default(e, ranges)

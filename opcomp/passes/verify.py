@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 from .. import dtype as dt
-from ..ir import expr as E
 from ..ir import tir as T
 from ..ir.visit import Visitor
 

@@ -15,18 +15,26 @@ everything before the kernel runs, so a rejected call writes nothing.
 """
 from __future__ import annotations
 
-from ..errors import OpcompError
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..dtype import SCALARS
+from ..errors import OpcompError
 from ..ir import expr as E
 from .dlpack import DEVICE_NAMES, KDL_CPU, DLView, device_of
 
 _INT_RANGE = {"int8": 2**7 - 1, "int16": 2**15 - 1, "int32": 2**31 - 1,
               "int64": 2**63 - 1, "uint8": 2**8 - 1, "uint16": 2**16 - 1,
               "uint32": 2**32 - 1, "uint64": 2**64 - 1}
+
+
+def _int_limits(dtype: str) -> tuple:
+    """(lowest, highest) value of an integer dtype (int64's for anything else)."""
+    top = _INT_RANGE.get(dtype, 2**63 - 1)
+    return (0 if dtype.startswith("uint") else -top - 1), top
+
+
 _PY_BINARY = {"add": "({} + {})", "sub": "({} - {})", "mul": "({} * {})",
               "floordiv": "({} // {})", "floormod": "({} % {})",
               "min": "min({}, {})", "max": "max({}, {})"}
@@ -229,8 +237,7 @@ class Signature:
     def _fast_scalar_lines(self) -> list:
         lines = []
         for k, (_, v) in enumerate(self.scalars):
-            top = _INT_RANGE.get(v.dtype, 2**63 - 1)
-            low = 0 if v.dtype.startswith("uint") else -top - 1
+            low, top = _int_limits(v.dtype)
             lines.append(f"    if type(x{k}) is not int or not {low} <= x{k} <= {top}: return None")
             if v in self._divisors:
                 lines.append(f"    if x{k} == 0: return None")
@@ -314,8 +321,7 @@ class Signature:
         if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
             raise ArgumentError(f"{self.name}: argument {v.name} is an integer scalar "
                                 f"({v.dtype}), got {type(x).__name__} {x!r}")
-        top = _INT_RANGE.get(v.dtype, 2**63 - 1)
-        low = 0 if v.dtype.startswith("uint") else -top - 1
+        low, top = _int_limits(v.dtype)
         if not low <= int(x) <= top:
             raise ArgumentError(f"{self.name}: argument {v.name} = {int(x)} does not fit its "
                                 f"type {v.dtype}")

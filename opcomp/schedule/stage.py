@@ -12,11 +12,11 @@ same computation (see trace.py).
 """
 from __future__ import annotations
 
-from ..errors import OpcompError
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import OpcompError
 from ..ir import expr as E
 from .. import dtype as dt
 from .. import te

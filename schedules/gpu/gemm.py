@@ -22,8 +22,7 @@ Knobs (template "gpu/matmul", "gpu/batch_matmul"), defaults from the Target:
   tile_k       the k step of the shared tiles: 8 (both tiles must fit the
                target's shared memory per block)
   vector_copy  copy the tiles with float4 loads (1) or scalars (0)
-  double_buffer  present only when the schedule has the double_buffer primitive:
-               two shared tiles per operand, the next loaded while this one is used
+  double_buffer  two shared tiles per operand, the next loaded while this one is used: 0
 """
 from __future__ import annotations
 
@@ -95,12 +94,12 @@ def schedule_gemm(s, A, B, C, knobs: dict, cfg=None) -> None:
     for cache in (AA, BB):
         s[cache].compute_at(s[CL], ko)
         spread_copy(s, cache, [("threadIdx.y", ty), ("threadIdx.x", tx)], knobs["vector"])
-    _maybe_double_buffer(s, (AA, BB), cfg)
+    _double_buffer_knob(s, (AA, BB), cfg)
 
 
-def _maybe_double_buffer(s, caches, cfg) -> None:
-    """The double_buffer knob, defined only when the primitive exists."""
-    if cfg is None or not hasattr(s[caches[0]], "double_buffer"):
+def _double_buffer_knob(s, caches, cfg) -> None:
+    """The double_buffer knob (a schedule made without a config keeps one buffer)."""
+    if cfg is None:
         return
     cfg.define_knob("double_buffer", [0, 1], default=0)
     if cfg["double_buffer"].val:

@@ -2,14 +2,13 @@
 import opcomp as oc
 from autotune import get_config, template
 
+from .templates import matmul_compute
+
 
 @template("test/rows_matmul")
 def rows_matmul(M, N=24, K=16, dtype="float32"):
     """C = A @ B with M rows (an int, or a var when a range module is built)."""
-    A = oc.placeholder((M, K), dtype, name="A")
-    B = oc.placeholder((K, N), dtype, name="B")
-    k = oc.reduce_axis(K, "k")
-    C = oc.compute((M, N), lambda i, j: oc.sum(A[i, k] * B[k, j], axis=k), name="C")
+    A, B, C = matmul_compute(M, N, K, dtype)
     s = oc.create_schedule(C)
     i, j = C.op.axis
     cfg = get_config()

@@ -3,12 +3,18 @@ import opcomp as oc
 from autotune import get_config, template
 
 
-@template("test/matmul")
-def small_matmul(M, N, K, dtype="float32"):
+def matmul_compute(M, N, K, dtype="float32") -> tuple:
+    """A (M, K), B (K, N) and C = A @ B, unscheduled (M may be a var)."""
     A = oc.placeholder((M, K), dtype, name="A")
     B = oc.placeholder((K, N), dtype, name="B")
     k = oc.reduce_axis(K, "k")
     C = oc.compute((M, N), lambda i, j: oc.sum(A[i, k] * B[k, j], axis=k), name="C")
+    return A, B, C
+
+
+@template("test/matmul")
+def small_matmul(M, N, K, dtype="float32"):
+    A, B, C = matmul_compute(M, N, K, dtype)
     s = oc.create_schedule(C)
     i, j = C.op.axis
     cfg = get_config()

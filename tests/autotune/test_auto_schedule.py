@@ -14,23 +14,18 @@ from autotune.auto_schedule import auto_task, lookup_workload
 # the module (the package exports the function under the same name)
 auto_mod = importlib.import_module("autotune.auto_schedule")
 from autotune.sketch import analyze
+from tests.autotune.templates import matmul_compute
 
 FAST = MeasureOptions(repeat=2, min_time=0.001)
 
 
 def matmul(M, N, K):
-    A = oc.placeholder((M, K), name="A")
-    B = oc.placeholder((K, N), name="B")
-    k = oc.reduce_axis(K, "k")
-    return [oc.compute((M, N), lambda i, j: oc.sum(A[i, k] * B[k, j], axis=k), name="C")]
+    return [matmul_compute(M, N, K)[2]]
 
 
 def matmul_bias_relu(M, N, K):
-    A = oc.placeholder((M, K), name="A")
-    B = oc.placeholder((K, N), name="B")
+    _, _, C = matmul_compute(M, N, K)
     b = oc.placeholder((N,), name="bias")
-    k = oc.reduce_axis(K, "k")
-    C = oc.compute((M, N), lambda i, j: oc.sum(A[i, k] * B[k, j], axis=k), name="C")
     return [oc.compute((M, N), lambda i, j: oc.maximum(C[i, j] + b[j], oc.const(0.0)),
                        name="D")]
 

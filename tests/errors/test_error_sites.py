@@ -14,7 +14,6 @@ import ast
 import pathlib
 import re
 
-import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOURCES = sorted((ROOT / "opcomp").rglob("*.py"))
