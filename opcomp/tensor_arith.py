@@ -15,12 +15,10 @@ import operator
 
 from .ir import expr as E
 from .ir.expr import TensorError
+from .topi.tag import BROADCAST as TAG_BROADCAST, ELEMWISE as TAG_ELEMWISE
 
 # te.py calls in here (Tensor's operators) and passes its compute: no import of te, so
 # the two modules do not import each other.
-
-TAG_ELEMWISE = "elemwise"
-TAG_BROADCAST = "broadcast"
 
 _OPS = {"add": operator.add, "subtract": operator.sub, "multiply": operator.mul,
         "divide": operator.truediv, "floor_divide": operator.floordiv,

@@ -20,19 +20,26 @@ import numpy as np
 from ..backend import get_backend
 
 
-_DEVICE_KINDS = {"cpu": "cpu", "llvm": "cpu", "c": "cpu", "cuda": "cuda", "gpu": "cuda"}
+_DEVICE_KINDS = {"cpu": "cpu", "llvm": "cpu", "c": "cpu", "cuda": "cuda", "gpu": "cuda",
+                 "nvptx": "cuda", "opencl": "opencl", "cl": "opencl", "vulkan": "vulkan",
+                 "metal": "metal", "rocm": "rocm"}
+# DLPack's device codes.  opcomp has backends for cpu and cuda only; the other
+# kinds are named so that TVM code probing them (`oc.device("opencl")`, then
+# `oc.enabled("opencl")`) gets a device that does not exist instead of an error.
+_DLPACK_CODES = {"cpu": 1, "cuda": 2, "opencl": 4, "vulkan": 7, "metal": 8, "rocm": 10}
 
 
 @dataclass(frozen=True)
 class Device:
-    """Where an array lives: kind ("cpu" or "cuda") and index."""
+    """Where an array lives: kind ("cpu", "cuda", or a kind without a backend here:
+    "opencl", "vulkan", "metal", "rocm") and index."""
     kind: str
     index: int = 0
 
     @property
     def device_type(self) -> int:
-        """DLPack's device code (1 = CPU, 2 = CUDA), as TVM's Device.device_type."""
-        return 1 if self.kind == "cpu" else 2
+        """DLPack's device code (1 = CPU, 2 = CUDA, 4 = OpenCL, ...), as TVM's Device.device_type."""
+        return _DLPACK_CODES[self.kind]
 
     @property
     def device_id(self) -> int:
@@ -61,7 +68,7 @@ def cuda(index: int = 0) -> Device:
 
 
 def device(kind, index: int = 0) -> Device:
-    """A device from a name ("cpu", "llvm", "cuda", "gpu") or a target string."""
+    """A device from a name ("cpu", "llvm", "cuda", "gpu", "opencl", ...) or a target string."""
     name = str(kind).split()[0] if kind else ""
     if name not in _DEVICE_KINDS:
         raise ValueError(f"device: unknown device {kind!r}; known: {', '.join(sorted(_DEVICE_KINDS))}")

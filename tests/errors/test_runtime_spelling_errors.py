@@ -6,8 +6,13 @@ import opcomp as oc
 
 
 def test_unknown_device_name():
-    with pytest.raises(ValueError, match="device: unknown device 'opencl'"):
-        oc.device("opencl")
+    with pytest.raises(ValueError, match="device: unknown device 'hexagon'"):
+        oc.device("hexagon")
+
+
+def test_nd_array_on_a_device_without_a_backend():
+    with pytest.raises(ValueError, match="nd.array: opcomp's nd arrays live on the CPU; opencl"):
+        oc.nd.array(np.ones(3, np.float32), oc.device("opencl"))
 
 
 def test_negative_device_index():

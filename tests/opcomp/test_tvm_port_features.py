@@ -244,6 +244,10 @@ def test_tensor_arithmetic_broadcasts_like_numpy():
     C = A * B - S
     assert tuple(x.value for x in C.shape) == (4, 5, 3)
     assert C.op.tag == "broadcast" and (A + 1).op.tag == "elemwise"
+    from opcomp.topi import tag          # TVM's topi.tag vocabulary names the same tags
+    assert (C.op.tag, (A + 1).op.tag) == (tag.BROADCAST, tag.ELEMWISE)
+    assert tag.is_broadcast(C.op.tag) and tag.is_injective((A + 1).op.tag)
+    assert not tag.is_injective(tag.COMM_REDUCE)
     a, b, sv = _rand((4, 1, 3)), _rand((5, 1)), np.asarray(_rand(()))
     out = np.zeros((4, 5, 3), np.float32)
     oc.build(oc.create_schedule(C), [A, B, S, C])(a, b, sv, out)

@@ -56,6 +56,10 @@ def test_devices_and_enabled():
     assert oc.cuda(1).device_id == 1
     assert oc.enabled("llvm") is True
     assert oc.enabled("opencl") is False
+    # kinds without a backend here are devices that do not exist, not errors (TVM code probes them)
+    for kind, code in (("opencl", 4), ("vulkan", 7), ("metal", 8), ("rocm", 10)):
+        dev = oc.device(kind, 0)
+        assert (dev.device_type, dev.exist) == (code, False)
     # cuda: what the driver says (codegen.cuda_driver.gpu_available), through the backend
     from codegen.cuda_driver import gpu_available
     assert oc.enabled("cuda") is gpu_available() is oc.enabled("gpu")
