@@ -43,6 +43,18 @@ def w1_matmul():
     sides = {"NumPy/OpenBLAS": time_calls(lambda: np.matmul(a, b, out=ref)),
              "opcomp": time_calls(lambda: mod(a, b, c))}
     row("W1 matmul 1024^3", "GFLOP/s", 2 * n ** 3, sides)
+    _fraction_of_peak(2 * n ** 3, sides)
+
+
+def _fraction_of_peak(flops: float, sides: dict) -> None:
+    """Each side's median rate as a fraction of the FMA peak measured now, same threads."""
+    from bench.common import summary
+    from bench.fma_peak import peak_gflops
+    peak = peak_gflops(THREADS)
+    shares = ", ".join(f"{side} {flops / summary(t)[0] / 1e9 / peak * 100:.0f}%"
+                       for side, t in sides.items())
+    print(f"    of the float32 FMA peak ({peak:.1f} GFLOP/s on {THREADS} threads, "
+          f"python -m bench.fma_peak): {shares}")
 
 
 def _relu_add_module(n):
