@@ -12,7 +12,9 @@ factored with rfactor), and the same fused schedule without rfactor (serial
 reductions).  The sides take turns, one ~50 ms batch of calls each, for --rounds
 rounds; a row gives the best and the median rate over the rounds (bytes read +
 written per second) and the ratios to PyTorch; the last line of each op is
-rfactor against without it.
+rfactor against without it, and each side's share of the copy bandwidth: a
+"copy" side (torch's multi-threaded `copy_` of the same input into the same
+output, the bytes of a read and a write) runs in the same rounds.
 Results are checked against NumPy (float64) before timing.
 """
 from __future__ import annotations
@@ -99,14 +101,17 @@ def measure(sides: dict, rounds: int, batch_s: float = 0.05) -> dict:
     return times
 
 
-def report(op, shape, nbytes, times) -> None:
+def report(op, shape, nbytes, times, copy_bytes) -> None:
     ref_best, ref_med = min(times["PyTorch"]), statistics.median(times["PyTorch"])
-    print(f"{op} {shape[0]}x{shape[1]} float32, {THREADS} threads")
+    copy = times.pop("copy")
+    copy_best, copy_med = copy_bytes / min(copy) / 1e9, copy_bytes / statistics.median(copy) / 1e9
+    print(f"{op} {shape[0]}x{shape[1]} float32, {THREADS} threads; copy of the same bytes "
+          f"{copy_best:.1f} GB/s best, {copy_med:.1f} median")
     for name, ts in times.items():
         best, med = min(ts), statistics.median(ts)
         print(f"  {name:<24} best {nbytes / best / 1e9:6.1f} GB/s  median "
               f"{nbytes / med / 1e9:6.1f} GB/s   vs PyTorch x{ref_best / best:5.2f} best, "
-              f"x{ref_med / med:5.2f} median")
+              f"x{ref_med / med:5.2f} median; {nbytes / med / 1e9 / copy_med * 100:3.0f}% of copy")
     rf, plain = times["opcomp"], times["opcomp, no rfactor"]
     print(f"  rfactor vs without: x{min(plain) / min(rf):5.2f} best, "
           f"x{statistics.median(plain) / statistics.median(rf):5.2f} median")
@@ -127,8 +132,10 @@ def run(op: str, rounds: int) -> None:
              "opcomp, no rfactor": opcomp_call(op, R, L, x, gamma, beta, y, rfactor=False)}
     for name, fn in sides.items():
         check(f"{op} ({name})", fn, y, ref)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    sides["copy"] = lambda: yt.copy_(xt)
     extra = (2 * L if op == "layer_norm" else L if op == "rms_norm" else 0) * 4
-    report(op, (R, L), 2 * x.nbytes + extra, measure(sides, rounds))
+    report(op, (R, L), 2 * x.nbytes + extra, measure(sides, rounds), 2 * x.nbytes)
 
 
 def main(argv=None) -> None:
