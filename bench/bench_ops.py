@@ -23,6 +23,13 @@ time (single-threaded runs): time another process holds the core does not
 count, so on a shared machine it compares the work of the two kernels per
 call; each round alternates the sides 7 times (3 calls each) and the ratio
 is the median over all those pairs.  Cache and SMT sharing still show.
+
+--tuned LOG adds a "tuned" column: each workload is built a second time inside
+autotune.apply_history_best(LOG) (the library's ops are templates) and timed
+in the same rounds; --tune N first tunes the templates each workload builds,
+N trials each (--tune-budget seconds at most), into LOG (resumable).
+
+    python -m bench.bench_ops W2 W7 --tuned tuned.jsonl --tune 64 --tune-budget 300
 """
 from __future__ import annotations
 
@@ -47,9 +54,14 @@ def _rng():
     return np.random.default_rng(7)
 
 
+_CALLS = None      # while collect_tasks runs: the (op, sizes, options) that builds ask for
+
+
 def _module(op, *sizes, **options):
     import opcomp as oc
     import schedules
+    if _CALLS is not None:
+        _CALLS.append((op, sizes, options))
     s, args = schedules.get(op)(*sizes, **options)
     return oc.build(s, args, name=op)
 
@@ -261,17 +273,66 @@ def cycles_per_call(fn, counter, calls: int = 3) -> float:
     return (counter.read() - c0) / calls
 
 
-def measure(w: Workload, rounds: int, counter=None) -> dict:
+def collect_tasks(w: Workload) -> list:
+    """The autotune Tasks of the library templates that w's build calls."""
+    global _CALLS
+    from autotune import Task
+    from autotune.template import registered
+    _CALLS = []
+    try:
+        w.build()
+    finally:
+        calls, _CALLS = _CALLS, None
+    return [Task(op, sizes, options) for op, sizes, options in calls if op in registered()]
+
+
+def tune_workload(w: Workload, trials: int, budget, log) -> None:
+    """Tune the templates w builds (trials each, budget seconds each at most) into log."""
+    from autotune import tune
+    for task in collect_tasks(w):
+        result = tune(task, trials=trials, time_budget=budget, log=log)
+        print(f"  {w.key}: {result.summary()}", file=sys.stderr, flush=True)
+
+
+def tuned_build(w: Workload, log):
+    """w's opcomp side built with the tuned records of log applied (checked)."""
+    from autotune import apply_history_best
+    with apply_history_best(log):
+        ours, _, check = w.build()
+    ours()
+    check()
+    return ours
+
+
+def measure_tuned(w: Workload, rounds: int, log) -> dict:
+    """measure() with a third side, the tuned build: its rate and its ratio to the
+    reference (median of the per-round ratios) join the row."""
+    tuned = tuned_build(w, log)
+    row = measure(w, rounds, extra=tuned)
+    times = row.pop("extra_times")
+    row["tuned_rate"] = w.work / statistics.median(times) / 1e9
+    ratios = row.pop("extra_ratios")
+    row["tuned_ratio"] = statistics.median(ratios)
+    row["tuned_times"] = times
+    return row
+
+
+def measure(w: Workload, rounds: int, counter=None, extra=None) -> dict:
     """Build, check, then `rounds` rounds of (reference, opcomp) timings; with a cycle
     counter each round alternates the sides 7 times and every pair gives a ratio."""
     ours, ref, check = w.build()
     ours()
     check()
     ref_times, our_times, ratios = [], [], []
+    extra_times, extra_ratios = [], []
     for _ in range(rounds):
         if counter is None:
             r, o = time_calls(ref), time_calls(ours)
             ratios.append(statistics.median(r) / statistics.median(o))
+            if extra is not None:          # the same round: a third side (tuned)
+                e = time_calls(extra)
+                extra_times += e
+                extra_ratios.append(statistics.median(r) / statistics.median(e))
         else:
             ref()
             r, o = [], []
@@ -297,12 +358,15 @@ def measure(w: Workload, rounds: int, counter=None) -> dict:
             "reference_rate": w.work / statistics.median(ref_times) / 1e9,
             "ratio": ratio, "ratio_rounds": ratios,
             "ratio_spread": (max(ratios) - min(ratios)) / ratio,
-            "opcomp_times": our_times, "reference_times": ref_times}
+            "opcomp_times": our_times, "reference_times": ref_times,
+            **({"extra_times": extra_times, "extra_ratios": extra_ratios} if extra else {})}
 
 
 def table(results: list) -> str:
-    lines = ["| op | shape | opcomp | reference | ratio | untuned |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    tuned = any("tuned_rate" in r for r in results)
+    more = (" tuned |", " --- |") if tuned else ("", "")
+    lines = ["| op | shape | opcomp | reference | ratio | untuned |" + more[0],
+             "| --- | --- | --- | --- | --- | --- |" + more[1]]
     for r in results:
         if r["target"] is None:
             verdict = "no target"
@@ -312,8 +376,15 @@ def table(results: list) -> str:
         lines.append(
             f"| {r['key']} {r['op']} | {r['shape']} | {r['opcomp_rate']:.1f} {r['unit']} | "
             f"{r['reference_rate']:.1f} {r['unit']} ({r['reference']}) | "
-            f"{r['ratio']:.2f}x (spread {r['ratio_spread'] * 100:.0f}%) | {verdict} |")
+            f"{r['ratio']:.2f}x (spread {r['ratio_spread'] * 100:.0f}%) | {verdict} |"
+            + (_tuned_cell(r) if tuned else ""))
     return "\n".join(lines)
+
+
+def _tuned_cell(r: dict) -> str:
+    if "tuned_rate" not in r:
+        return " - |"
+    return f" {r['tuned_rate']:.1f} {r['unit']} ({r['tuned_ratio']:.2f}x) |"
 
 
 def main(argv) -> None:
@@ -324,7 +395,17 @@ def main(argv) -> None:
     p.add_argument("--cycles", action="store_true",
                    help="count the calling thread's cycles instead of wall time (use with "
                         "BENCH_THREADS=1 on a shared machine)")
+    p.add_argument("--tuned", default=None, metavar="LOG",
+                   help="add a tuned column: the ops built with LOG's tuning records")
+    p.add_argument("--tune", type=int, default=0, metavar="N",
+                   help="first tune each workload's templates N trials into --tuned LOG")
+    p.add_argument("--tune-budget", type=float, default=None, metavar="S",
+                   help="seconds of tuning per template, at most")
     args = p.parse_args(argv)
+    if args.tune and not args.tuned:
+        raise SystemExit("--tune N writes its records to --tuned LOG: give both")
+    if args.tuned and args.cycles:
+        raise SystemExit("--tuned times wall-clock rounds: it does not combine with --cycles")
     fair_environment()
     if args.cycles and THREADS != 1:
         raise SystemExit("--cycles counts one thread: run with BENCH_THREADS=1")
@@ -340,7 +421,12 @@ def main(argv) -> None:
           f"of (reference, opcomp){'; thread cycles, not wall time' if args.cycles else ''}\n")
     results = []
     for w in chosen:
-        results.append(measure(w, args.rounds, counter))
+        if args.tune:
+            tune_workload(w, args.tune, args.tune_budget, args.tuned)
+        if args.tuned:
+            results.append(measure_tuned(w, args.rounds, args.tuned))
+        else:
+            results.append(measure(w, args.rounds, counter))
         print(f"  {w.key}: x{results[-1]['ratio']:.2f}", file=sys.stderr, flush=True)
     print(table(results))
     with open(args.json, "w") as f:

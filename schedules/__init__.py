@@ -3,6 +3,9 @@
     import schedules
     schedules.list_ops()          # the op names, sorted: [..., 'matmul', ..., 'softmax', ...]
     s, args = schedules.get("matmul")(M, N, K)
+
+Each CPU op is also the autotune template of its name (Task("conv2d", sizes));
+the op applies tuned records inside autotune.apply_history_best (schedules/tunable.py).
 """
 from __future__ import annotations
 

@@ -11,9 +11,11 @@ core many tasks, and each task packs its own panel (K x bn) in its cache.
 from __future__ import annotations
 
 import opcomp as oc
+from autotune import get_config, template
 
+from . import tunable
 from . import validate as v
-from .dense import register_tile, schedule_gemm
+from .dense import define_gemm_knobs, schedule_gemm
 
 
 def batch_matmul_compute(batch, M, N, K, transpose_a=False, transpose_b=False, bn=16,
@@ -45,18 +47,29 @@ def batch_matmul_compute(batch, M, N, K, transpose_a=False, transpose_b=False, b
 
 
 def batch_matmul(batch, M, N, K, dtype="float32", transpose_a=False, transpose_b=False,
-                 bm=None, bn=None, bk=4, pack_a=False, target="llvm"):
+                 bm=None, bn=None, bk=None, pack_a=False, target="llvm"):
     """C[b] = A[b] @ B[b]: returns (schedule, [A, B, C]).
 
     args: A (batch, M, K), or (batch, K, M) with transpose_a; B (batch, K, N),
     or (batch, N, K) with transpose_b; C (batch, M, N).  dtype: float32,
     float64.  bm x bn is the register tile (default from the target), bk the
-    k unroll; pack_a copies A into micro-panels first (off: measured slower
-    on W3, where each A[b] is already small and cache-resident)."""
+    k unroll (default 4); pack_a copies A into micro-panels first (off: measured
+    slower on W3, where each A[b] is already small and cache-resident).  The
+    template "batch_matmul" (the knobs of dense.define_gemm_knobs): inside
+    autotune.apply_history_best a tuned record applies to the choices left out."""
     from .gpu import cuda_target, ops as gpu_ops
     if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
         return gpu_ops.batch_matmul(batch, M, N, K, dtype, transpose_a, transpose_b, target,
                                     bm=bm, bn=bn, pack_a=pack_a or None)
+    return tunable.call(batch_matmul_template, (batch, M, N, K, dtype, transpose_a,
+                                                transpose_b, bm, bn, bk, pack_a), {}, target)
+
+
+@template("batch_matmul")
+def batch_matmul_template(batch, M, N, K, dtype="float32", transpose_a=False,
+                          transpose_b=False, bm=None, bn=None, bk=None, pack_a=False,
+                          target="llvm"):
+    """The tunable batched matmul (arguments as batch_matmul's)."""
     op = "batch_matmul"
     batch, M, N, K = (v.positive(op, name, val) for name, val in
                       (("batch", batch), ("M", M), ("N", N), ("K", K)))
@@ -64,12 +77,9 @@ def batch_matmul(batch, M, N, K, dtype="float32", transpose_a=False, transpose_b
     v.flag(op, "transpose_a", transpose_a)
     v.flag(op, "transpose_b", transpose_b)
     tgt = v.target(op, target)
-    tile = register_tile(dtype, tgt, M, N)
-    bm = v.positive(op, "bm", bm) if bm is not None else tile["bm"]
-    bn = v.positive(op, "bn", bn) if bn is not None else tile["bn"]
-    bk = v.positive(op, "bk", bk)
+    bm, bn, bk, lanes = define_gemm_knobs(get_config(), op, dtype, tgt, M, N, (bm, bn, bk))
     A, B, packed, C = batch_matmul_compute(batch, M, N, K, transpose_a, transpose_b, bn, dtype,
                                            bm if pack_a else 0)
     s = oc.create_schedule(C)
-    schedule_gemm(s, packed, C, C, bm, bn, bk, min(tile["lanes"], bn), tgt.cores)
+    schedule_gemm(s, packed, C, C, bm, bn, bk, lanes, tgt.cores)
     return s, [A, B, C]

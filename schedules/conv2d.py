@@ -39,7 +39,9 @@ import itertools
 import numpy as np
 
 import opcomp as oc
+from autotune import get_config, template
 
+from . import tunable
 from . import validate as v
 from .padding import pad_planes, schedule_planes
 
@@ -216,13 +218,37 @@ def conv2d(N, C, H, W, K, R, S, stride=1, padding=0, dilation=1, groups=1, layou
     variant (NCHW): "rows" vectorizes each output row, "flat" the flattened
     pixels (stride 1 only), "auto" picks flat when the row width is not a
     whole number of vectors.  cblock: input channels per block of the flat
-    variant (default: what fits half the target's L2)."""
+    variant (default: what fits half the target's L2).
+
+    The template "conv2d" (knobs: conv2d_template): inside
+    autotune.apply_history_best a tuned record applies, else the choices above."""
     from .gpu import cuda_target, ops as gpu_ops
     if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
         return gpu_ops.conv2d(N, C, H, W, K, R, S, stride, padding, dilation, groups, layout,
                               dtype, target, tile=tile, cblock=cblock,
                               variant=None if variant == "auto" else variant)
+    return tunable.call(conv2d_template, (N, C, H, W, K, R, S, stride, padding, dilation,
+                                          groups, layout, dtype),
+                        {"tile": tile, "variant": variant, "cblock": cblock}, target)
+
+
+@template("conv2d")
+def conv2d_template(N, C, H, W, K, R, S, stride=1, padding=0, dilation=1, groups=1,
+                    layout="NCHW", dtype="float32", tile=None, variant="auto", cblock=None,
+                    target="llvm"):
+    """The tunable convolution (arguments as conv2d's).  Knobs:
+
+    tile   "VBxAxB": the register tile (vector blocks, rows of the shared dim, rows
+           of the broadcast dim) of the variant; every tile whose accumulators fit
+           the target's registers (registers - 4) and whose padded work is at most
+           1.5x; default choose_tile's (a given `tile` is the only choice)
+    outer  which tile loop is outermost and parallel: "rows" (or "pixels" in the
+           flat variant) or "channels" (NCHW only; default: the larger operand's)
+    cblock input channels per block of the flat variant (divisors of C / groups;
+           default: what fits half of L2; a given `cblock` is the only choice)
+    """
     op = "conv2d"
+    stride, padding, dilation, tile = tunable.tuples(stride, padding, dilation, tile)
     (N, C, H, W, K, R, S), stride, padding, dilation, groups, layout, dtype, tgt, (OH, OW) = \
         _check(op, (N, C, H, W, K, R, S), stride, padding, dilation, groups, layout, dtype,
                target)
@@ -233,28 +259,14 @@ def conv2d(N, C, H, W, K, R, S, stride=1, padding=0, dilation=1, groups=1, layou
         raise v.fail(op, "variant", "'flat' only with layout NCHW and stride 1", variant)
     flat = variant == "flat" or (variant == "auto" and nchw and stride == (1, 1) and
                                  OW % lanes != 0)
-    regs, cores = tgt.vector_registers, tgt.cores
-    if tile is None:
-        if flat:    # vector: the pixels, flattened; broadcast: k
-            tile = choose_tile(OH * OW, 1, K, lanes, regs, cores, N, kind="flat")
-        elif nchw:  # vector: ow; shared (own vector loads): oh; broadcast: k
-            tile = choose_tile(OW, OH, K, lanes, regs, cores, N)
-        else:       # vector: k; broadcast: the pixels, flattened
-            tile = choose_tile(K, 1, OH * OW, lanes, regs, cores, N, kind="nhwc")
-    tile = _check_tile(op, tile, nchw and not flat)
+    kind = "flat" if flat else "nchw" if nchw else "nhwc"
+    if tile is not None:
+        tile = _check_tile(op, tile, kind == "nchw")
+    cfg = get_config()
+    tile = _define_tile(cfg, kind, tile, (N, OH, OW, K), lanes, tgt)
     if flat:
-        bq, bk = tile[0] * lanes, tile[2]
-        data, weight, stages, conv, out = conv2d_flat_compute(
-            N, C, H, W, K, R, S, padding, dilation, groups, _ceil_to(OH * OW, bq),
-            _ceil_to(K, bk), bk, dtype)
-        if cblock is None:      # the largest divisor of C/groups whose inputs fit half of L2
-            fit = tgt.cache_bytes["l2"] // 2 // (_nbytes(stages[-1]) // C)
-            cblock = max(d for d in range(1, C // groups + 1)
-                         if (C // groups) % d == 0 and (d <= fit or d == 1))
-        cblock = v.positive(op, "cblock", cblock)
-        s = oc.create_schedule(out)
-        schedule_flat(s, stages, conv, out, bk, bq, lanes, cblock)
-        return s, [data, weight, out]
+        return _flat_template(cfg, (N, C, H, W, K, R, S), padding, dilation, groups, dtype,
+                              tile, cblock, lanes, tgt, (OH, OW))
     if nchw:
         bw, bh, bk = tile[0] * lanes, tile[1], tile[2]
         KP, OHP, OWP = _ceil_to(K, bk), _ceil_to(OH, bh), _ceil_to(OW, bw)
@@ -266,10 +278,84 @@ def conv2d(N, C, H, W, K, R, S, stride=1, padding=0, dilation=1, groups=1, layou
                                                      dtype, bk)
     s = oc.create_schedule(out)
     if nchw:
-        schedule_nchw(s, planes, conv, out, bk, bh, bw, lanes, tgt.cores)
+        rows_outside = _define_outer(cfg, "rows", _nbytes(planes[-1]) > _nbytes(
+            next(t for t in conv.op.input_tensors if t.name == "weightpack")))
+        schedule_nchw(s, planes, conv, out, bk, bh, bw, lanes, tgt.cores, rows_outside)
     else:
         schedule_nhwc(s, planes[-1], conv, out, bk, bm, lanes, tgt.cores)
     return s, [data, weight, out]
+
+
+def _flat_template(cfg, sizes, padding, dilation, groups, dtype, tile, cblock, lanes, tgt,
+                   out_hw):
+    """The flat NCHW variant of conv2d_template, its outer and cblock knobs defined."""
+    op, (N, C, H, W, K, R, S), (OH, OW) = "conv2d", sizes, out_hw
+    bq, bk = tile[0] * lanes, tile[2]
+    data, weight, stages, conv, out = conv2d_flat_compute(
+        N, C, H, W, K, R, S, padding, dilation, groups, _ceil_to(OH * OW, bq),
+        _ceil_to(K, bk), bk, dtype)
+    wpack = next(t for t in conv.op.input_tensors if t.name == "weightpack")
+    pixels_outside = _define_outer(cfg, "pixels", _nbytes(stages[-1]) > _nbytes(wpack))
+    if cblock is None:      # the largest divisor of C/groups whose inputs fit half of L2
+        fit = tgt.cache_bytes["l2"] // 2 // (_nbytes(stages[-1]) // C)
+        cblock = max(d for d in range(1, C // groups + 1)
+                     if (C // groups) % d == 0 and (d <= fit or d == 1))
+        choices = sorted(set(tunable.divisors(C // groups, limit=8)) | {cblock})
+    else:
+        cblock = v.positive(op, "cblock", cblock)
+        choices = [cblock]
+    cfg.define_knob("cblock", choices, default=cblock)
+    s = oc.create_schedule(out)
+    schedule_flat(s, stages, conv, out, bk, bq, lanes, cfg["cblock"].val, pixels_outside)
+    return s, [data, weight, out]
+
+
+def _define_outer(cfg, pixels: str, pixels_default: bool) -> bool:
+    """The outer knob: True when the pixel (row) tiles are the outer, parallel loop."""
+    cfg.define_knob("outer", [pixels, "channels"],
+                    default=pixels if pixels_default else "channels")
+    return cfg["outer"].val == pixels
+
+
+def tile_name(tile) -> str:
+    """A register tile (vector blocks, rows, rows) as the tile knob's value "VBxAxB"."""
+    return "x".join(str(t) for t in tile)
+
+
+def _define_tile(cfg, kind: str, tile, sizes, lanes: int, tgt) -> tuple:
+    """The tile knob (see conv2d_template); returns the chosen (vector blocks, rows, rows)."""
+    N, OH, OW, K = sizes
+    # (vectorized, shared, broadcast) extents (see choose_tile): flat vectorizes the
+    # flattened pixels, NCHW the output row (its rows load their own vectors), NHWC k
+    extents = {"flat": (OH * OW, 1, K), "nchw": (OW, OH, K), "nhwc": (K, 1, OH * OW)}[kind]
+    if tile is None:
+        tile = choose_tile(*extents, lanes, tgt.vector_registers, tgt.cores, N, kind=kind)
+        names = [tile_name(t) for t in register_tiles(extents, lanes, tgt.vector_registers,
+                                                      kind)]
+        names = sorted(set(names) | {tile_name(tile)}, key=_tile_of)
+    else:
+        names = [tile_name(tile)]
+    cfg.define_knob("tile", names, default=tile_name(tile))
+    return _tile_of(cfg["tile"].val)
+
+
+def _tile_of(name: str) -> tuple:
+    return tuple(int(t) for t in name.split("x"))
+
+
+def register_tiles(extents, lanes: int, registers: int, kind: str, waste: float = 1.5) -> list:
+    """The tiles (vector blocks, rows, rows) whose accumulators fit registers - 4 (as in
+    choose_tile) and whose padded work over `extents` is at most `waste` times."""
+    vec, shared, bcast = extents
+    out = []
+    for vb, a, b in itertools.product(range(1, 5), range(1, 9), range(1, registers - 3)):
+        if vb * a * b > registers - 4 or (kind != "nchw" and a > 1):
+            continue
+        padded = (_ceil_to(vec, vb * lanes) / vec * _ceil_to(shared, a) / shared *
+                  _ceil_to(bcast, b) / bcast)
+        if padded <= waste:
+            out.append((vb, a, b))
+    return out
 
 
 def _check_tile(op, tile, rows):
@@ -312,7 +398,7 @@ def _tile_local(s, local, vec_axis, unrolled, lanes, channels_last=False):
     s[local].vectorize(vi)
 
 
-def schedule_nchw(s, planes, conv, out, bk, bh, bw, lanes, cores):
+def schedule_nchw(s, planes, conv, out, bk, bh, bw, lanes, cores, rows_outside=None):
     """See the module docstring; tile bk x bh x bw over (k, oh, ow).
 
     The outer of the channel-tile and row-tile loops is the one whose operand
@@ -321,7 +407,8 @@ def schedule_nchw(s, planes, conv, out, bk, bh, bw, lanes, cores):
     channel tiles outside (W5: 0.3 MB of input, 2.4 MB of weights) a tile's
     weights stay in L2 while it sweeps the input.  That loop is the parallel
     one (fused with the image loop when it has no tail; otherwise its tail is
-    partitioned off and runs after it)."""
+    partitioned off and runs after it).  rows_outside: True or False overrides
+    that choice (the template's outer knob)."""
     local = s.cache_write(conv, "local")
     s[conv].compute_inline()
     n, k, oh, ow = out.op.axis
@@ -331,7 +418,8 @@ def schedule_nchw(s, planes, conv, out, bk, bh, bw, lanes, cores):
     owo, owo_i = s[out].split(ow, factor=bw)
     P = planes[-1]
     weight = next(t for t in s[local].op.input_tensors if t.name == "weightpack")
-    rows_outside = _nbytes(P) > _nbytes(weight)
+    if rows_outside is None:
+        rows_outside = _nbytes(P) > _nbytes(weight)
     first, tail, second = (oho, OH % bh, ko) if rows_outside else (ko, K % bk, oho)
     s[out].reorder(n, first, second, owo, ki, ohi, owo_i)
     if tail and N > 1 and N >= cores:
@@ -434,9 +522,9 @@ def conv2d_flat_compute(N, C, H, W, K, R, S, padding, dilation, groups, QP, KP, 
     return data, weight, planes + [Q], conv, out
 
 
-def schedule_flat(s, stages, conv, out, bk, bq, lanes, cblock=0):
+def schedule_flat(s, stages, conv, out, bk, bq, lanes, cblock=0, pixels_outside=None):
     """Tile bk channels x bq flat pixels; the larger operand's loop outside and
-    parallel (as in schedule_nchw)."""
+    parallel (as in schedule_nchw; pixels_outside True or False overrides it)."""
     local = s.cache_write(conv, "local")
     s[conv].compute_inline()
     n, k, oh, ow = out.op.axis
@@ -446,7 +534,8 @@ def schedule_flat(s, stages, conv, out, bk, bq, lanes, cblock=0):
     ko, ki = s[out].split(k, factor=bk)
     Q = stages[-1]
     wpack = next(t for t in s[local].op.input_tensors if t.name == "weightpack")
-    pixels_outside = _nbytes(Q) > _nbytes(wpack)
+    if pixels_outside is None:
+        pixels_outside = _nbytes(Q) > _nbytes(wpack)
     first, tail, second = (qo, (OH * OW) % bq, ko) if pixels_outside else (ko, K % bk, qo)
     s[out].reorder(n, first, second, ki, qi)
     if N > 1 and not tail:

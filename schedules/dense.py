@@ -28,7 +28,9 @@ from __future__ import annotations
 import math
 
 import opcomp as oc
+from autotune import get_config, template
 
+from . import tunable
 from . import validate as v
 
 ACTIVATIONS = (None, "relu", "gelu_tanh", "gelu_erf")
@@ -127,7 +129,7 @@ def _check(op, M, N, K, dtype, act, flags, target):
 
 
 def dense(M, N, K, dtype="float32", transpose_a=False, transpose_b=False, bias=False,
-          activation=None, residual=False, bm=None, bn=None, bk=4, pack_a=True,
+          activation=None, residual=False, bm=None, bn=None, bk=None, pack_a=True,
           target="llvm"):
     """out = activation(A @ B + bias) + residual: returns (schedule, args).
 
@@ -136,23 +138,63 @@ def dense(M, N, K, dtype="float32", transpose_a=False, transpose_b=False, bias=F
     if residual; out (M, N).  activation: None, "relu", "gelu_tanh",
     "gelu_erf".  M may be an oc.size_var (any batch; the row tail is guarded
     and partitioned off).  dtype: float32 or float64.  bm x bn is the register tile
-    (default from the target's vector registers), bk the k unroll; pack_a
-    copies A into micro-panels first."""
+    (default from the target's vector registers), bk the k unroll (default 4);
+    pack_a copies A into micro-panels first.  The template "dense" (knobs:
+    define_gemm_knobs): inside autotune.apply_history_best a tuned record
+    applies to the choices left out."""
+    return tunable.call(dense_template, (M, N, K, dtype, transpose_a, transpose_b, bias,
+                                         activation, residual, bm, bn, bk, pack_a), {}, target)
+
+
+@template("dense")
+def dense_template(M, N, K, dtype="float32", transpose_a=False, transpose_b=False, bias=False,
+                   activation=None, residual=False, bm=None, bn=None, bk=None, pack_a=True,
+                   target="llvm"):
+    """The tunable dense layer (arguments as dense's, knobs of define_gemm_knobs)."""
     op = "dense"
     (M, N, K), dtype, tgt = _check(op, M, N, K, dtype, activation,
                                    {"transpose_a": transpose_a, "transpose_b": transpose_b,
                                     "bias": bias, "residual": residual}, target)
-    tile = register_tile(dtype, tgt, None if v.is_symbolic(M) else M, N)
-    bm = v.positive(op, "bm", bm) if bm is not None else tile["bm"]
-    bn = v.positive(op, "bn", bn) if bn is not None else tile["bn"]
-    bk = v.positive(op, "bk", bk)
-    lanes = min(tile["lanes"], bn)
+    bm, bn, bk, lanes = define_gemm_knobs(get_config(), op, dtype, tgt, M, N, (bm, bn, bk))
     inputs, packed, acc, out = dense_compute(M, N, K, transpose_a, transpose_b, bias,
                                              activation, residual, bn, dtype,
                                              bm if pack_a else 0)
     s = oc.create_schedule(out)
     schedule_gemm(s, packed, acc, out, bm, bn, bk, lanes)
     return s, inputs + [out]
+
+
+K_STEPS = (1, 2, 4, 8)      # the bk knob: the unrolled k step
+
+
+def define_gemm_knobs(cfg, op: str, dtype: str, tgt, M, N, given) -> tuple:
+    """The GEMM knobs of dense and batch_matmul; returns (bm, bn, bk, lanes).
+
+    tile  "BMxBN": the register tile; every tile whose accumulators, a row of B
+          and a broadcast fit the target's vector registers (matmul.register_tiles),
+          default register_tile's; a given bm or bn leaves the one tile asked for
+    bk    the unrolled k step: 1, 2, 4, 8 (default 4), or the given bk"""
+    from .matmul import register_tiles
+    bm, bn, bk = given
+    tile = register_tile(dtype, tgt, None if v.is_symbolic(M) else M, N)
+    if bm is None and bn is None:
+        default = f"{tile['bm']}x{tile['bn']}"
+        names = set(register_tiles(tile["lanes"], tgt.vector_registers)) | {default}
+    else:
+        bm = v.positive(op, "bm", bm) if bm is not None else tile["bm"]
+        bn = v.positive(op, "bn", bn) if bn is not None else tile["bn"]
+        default = f"{bm}x{bn}"
+        names = {default}
+    steps = K_STEPS if bk is None else (v.positive(op, "bk", bk),)
+    cfg.define_knob("tile", sorted(names, key=_tile_of), default=default)
+    cfg.define_knob("bk", list(steps), default=4 if bk is None else steps[0])
+    bm, bn = _tile_of(cfg["tile"].val)
+    return bm, bn, cfg["bk"].val, min(tile["lanes"], bn)
+
+
+def _tile_of(name: str) -> tuple:
+    bm, bn = name.split("x")
+    return int(bm), int(bn)
 
 
 def schedule_gemm(s, packed, acc, out, bm, bn, bk, lanes, cores=1):

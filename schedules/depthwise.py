@@ -22,7 +22,9 @@ from __future__ import annotations
 import itertools
 
 import opcomp as oc
+from autotune import get_config, template
 
+from . import tunable
 from . import validate as v
 from .conv2d import _ceil_to, out_size
 from .padding import pad_planes, schedule_planes
@@ -80,8 +82,23 @@ def depthwise_conv2d(N, C, H, W, R, S, stride=1, padding=0, dilation=1, multipli
     data (N, C, H, W), weight (C*multiplier, 1, R, S), out (N, C*multiplier,
     OH, OW).  stride, padding (zeros), dilation: an int or (height, width).
     dtype: float32, float64, int32.  tile=(rows, columns) overrides the
-    register tile (columns a multiple of the vector width)."""
+    register tile (columns a multiple of the vector width).  The template
+    "depthwise_conv2d" (its knob: depthwise_template): inside
+    autotune.apply_history_best a tuned record applies."""
+    return tunable.call(depthwise_template, (N, C, H, W, R, S, stride, padding, dilation,
+                                             multiplier, dtype, tile), {}, target)
+
+
+@template("depthwise_conv2d")
+def depthwise_template(N, C, H, W, R, S, stride=1, padding=0, dilation=1, multiplier=1,
+                       dtype="float32", tile=None, target="llvm"):
+    """The tunable depthwise convolution (arguments as depthwise_conv2d's).  Knob:
+
+    tile  "BHxBW": the register tile, bh rows (1 to 8) x bw columns (1 to 4 vectors)
+          whose accumulators fit the target's registers beside the weights (as
+          choose_tile counts them); default choose_tile's (a given tile: the only one)"""
     op = "depthwise_conv2d"
+    stride, padding, dilation, tile = tunable.tuples(stride, padding, dilation, tile)
     N, C, H, W, R, S = (v.positive(op, name, val) for name, val in
                         zip(("N", "C", "H", "W", "R", "S"), (N, C, H, W, R, S)))
     stride, padding = v.pair(op, "stride", stride), v.pair(op, "padding", padding, 0)
@@ -95,17 +112,32 @@ def depthwise_conv2d(N, C, H, W, R, S, stride=1, padding=0, dilation=1, multipli
         raise v.fail(op, "R, S", f"a dilated kernel that fits the padded {H + 2 * padding[0]}x"
                      f"{W + 2 * padding[1]} input", (R, S))
     lanes = v.lanes(dtype, tgt)
-    if tile is None:
-        tile = choose_tile(OH, OW, R, S, lanes, tgt.vector_registers)
-    bh, bw = v.pair(op, "tile", tile)
-    if bw % lanes:
-        raise v.fail(op, "tile", f"(rows, columns) with columns a multiple of {lanes}", tile)
+    bh, bw = _define_tile(get_config(), op, tile, (OH, OW, R, S), lanes, tgt.vector_registers)
     data, weight, planes, conv, out = depthwise_compute(
         N, C, H, W, R, S, stride, padding, dilation, multiplier,
         _ceil_to(OH, bh), _ceil_to(OW, bw), dtype)
     s = oc.create_schedule(out)
     schedule_depthwise(s, planes, conv, out, bh, bw, lanes, multiplier)
     return s, [data, weight, out]
+
+
+def _define_tile(cfg, op, tile, sizes, lanes: int, registers: int) -> tuple:
+    """The tile knob of depthwise_template; returns the chosen (bh, bw)."""
+    OH, OW, R, S = sizes
+    if tile is None:
+        bh, bw = choose_tile(OH, OW, R, S, lanes, registers)
+        room = registers - 2 - R * S if registers - 2 - R * S >= 1 else registers - 4
+        names = {f"{h}x{vb * lanes}" for h, vb in itertools.product(range(1, 9), range(1, 5))
+                 if h * vb <= room} | {f"{bh}x{bw}"}
+    else:
+        bh, bw = v.pair(op, "tile", tile)
+        if bw % lanes:
+            raise v.fail(op, "tile", f"(rows, columns) with columns a multiple of {lanes}",
+                         tile)
+        names = {f"{bh}x{bw}"}
+    order = sorted(names, key=lambda n: tuple(int(x) for x in n.split("x")))
+    cfg.define_knob("tile", order, default=f"{bh}x{bw}")
+    return tuple(int(x) for x in cfg["tile"].val.split("x"))
 
 
 def schedule_depthwise(s, planes, conv, out, bh, bw, lanes, multiplier):

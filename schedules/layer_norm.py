@@ -27,8 +27,11 @@ from __future__ import annotations
 
 import opcomp as oc
 
+from autotune import template
+
+from . import tunable
 from . import validate as v
-from .softmax import reduce_at_row, row_widths, several_rows, vectorize_row
+from .softmax import reduce_at_row, row_schedule, vectorize_row
 
 
 def _length(L, dtype):
@@ -55,25 +58,30 @@ def layer_norm_compute(R, L, eps=1e-5, dtype="float32"):
     return X, gamma, beta, S, mu, Q, rstd, Y
 
 
-def layer_norm(R: int, L: int, eps: float = 1e-5, dtype: str = "float32", target="llvm",
-               rfactor: bool = True):
-    """Layer norm over the last axis: returns (schedule, [X (R, L), gamma (L,), beta (L,),
-    Y (R, L)])."""
-    from .gpu import cuda_target, ops as gpu_ops
-    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
-        return gpu_ops.layer_norm(R, L, eps, dtype, target)
-    _, width, parallel = row_widths(L, dtype, target)
+@template("layer_norm")
+def layer_norm_template(R, L, eps: float = 1e-5, dtype: str = "float32", rfactor: bool = True,
+                        target="llvm"):
+    """The tunable layer norm (the knobs of softmax.row_knobs)."""
     X, gamma, beta, S, mu, Q, rstd, Y = layer_norm_compute(R, L, eps, dtype)
     s = oc.create_schedule(Y)
-    i = Y.op.axis[0]
-    if parallel and several_rows(R):
-        s[Y].parallel(i)
+    i, width = row_schedule(s, Y, R, L, dtype, target)
     reduce_at_row(s, S, Y, i, width, rfactor)
     s[mu].compute_at(s[Y], i)
     reduce_at_row(s, Q, Y, i, width, rfactor)
     s[rstd].compute_at(s[Y], i)
     vectorize_row(s, Y, width)
     return s, [X, gamma, beta, Y]
+
+
+def layer_norm(R: int, L: int, eps: float = 1e-5, dtype: str = "float32", target="llvm",
+               rfactor: bool = True):
+    """Layer norm over the last axis: returns (schedule, [X (R, L), gamma (L,), beta (L,),
+    Y (R, L)]).  The template "layer_norm": tuned records apply inside
+    autotune.apply_history_best, else the hand schedule."""
+    from .gpu import cuda_target, ops as gpu_ops
+    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
+        return gpu_ops.layer_norm(R, L, eps, dtype, target)
+    return tunable.call(layer_norm_template, (R, L, eps, dtype), {"rfactor": rfactor}, target)
 
 
 def rms_norm_compute(R, L, eps=1e-6, dtype="float32"):
@@ -88,19 +96,24 @@ def rms_norm_compute(R, L, eps=1e-6, dtype="float32"):
     return X, gamma, Q, rstd, Y
 
 
-def rms_norm(R: int, L: int, eps: float = 1e-6, dtype: str = "float32", target="llvm",
-             rfactor: bool = True):
-    """RMS norm over the last axis: returns (schedule, [X (R, L), gamma (L,), Y (R, L)])."""
-    from .gpu import cuda_target, ops as gpu_ops
-    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
-        return gpu_ops.rms_norm(R, L, eps, dtype, target)
-    _, width, parallel = row_widths(L, dtype, target)
+@template("rms_norm")
+def rms_norm_template(R, L, eps: float = 1e-6, dtype: str = "float32", rfactor: bool = True,
+                      target="llvm"):
+    """The tunable RMS norm (the knobs of softmax.row_knobs)."""
     X, gamma, Q, rstd, Y = rms_norm_compute(R, L, eps, dtype)
     s = oc.create_schedule(Y)
-    i = Y.op.axis[0]
-    if parallel and several_rows(R):
-        s[Y].parallel(i)
+    i, width = row_schedule(s, Y, R, L, dtype, target)
     reduce_at_row(s, Q, Y, i, width, rfactor)
     s[rstd].compute_at(s[Y], i)
     vectorize_row(s, Y, width)
     return s, [X, gamma, Y]
+
+
+def rms_norm(R: int, L: int, eps: float = 1e-6, dtype: str = "float32", target="llvm",
+             rfactor: bool = True):
+    """RMS norm over the last axis: returns (schedule, [X (R, L), gamma (L,), Y (R, L)]).
+    The template "rms_norm" (tuned records apply, as for layer_norm)."""
+    from .gpu import cuda_target, ops as gpu_ops
+    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
+        return gpu_ops.rms_norm(R, L, eps, dtype, target)
+    return tunable.call(rms_norm_template, (R, L, eps, dtype), {"rfactor": rfactor}, target)

@@ -19,12 +19,15 @@ with its loops unrolled.  A column stride above 1 makes the loads strided
 from __future__ import annotations
 
 import opcomp as oc
+from autotune import get_config, template
 
+from . import tunable
 from . import validate as v
 from .conv2d import out_size
 from .padding import pad_planes, schedule_planes
 
 KINDS = ("max", "avg")
+WIDTH_VECTORS = (1, 2, 4)      # the width knob: vectors of output columns per step
 
 
 def pool2d_compute(N, C, H, W, R, S, stride, padding, dilation, kind, count_include_pad,
@@ -61,9 +64,42 @@ def pool2d(N, C, H, W, R, S, stride=None, padding=0, dilation=1, kind="max",
 
     data (N, C, H, W), out (N, C, OH, OW).  stride defaults to the window
     (R, S), as in PyTorch; padding at most half the window; dilation only for
-    max.  kind: "max" (float32, float64, int32) or "avg" (float32, float64)."""
+    max.  kind: "max" (float32, float64, int32) or "avg" (float32, float64).
+    The templates "max_pool2d" and "avg_pool2d" (knobs: pool_template): inside
+    autotune.apply_history_best a tuned record applies."""
     op = f"{kind}_pool2d" if kind in KINDS else "pool2d"
     v.choice(op, "kind", kind, KINDS)
+    if kind == "max":
+        return tunable.call(max_pool2d_template, (N, C, H, W, R, S, stride, padding, dilation,
+                                                  dtype), {}, target)
+    return tunable.call(avg_pool2d_template, (N, C, H, W, R, S, stride, padding,
+                                              count_include_pad, dtype), {}, target)
+
+
+@template("max_pool2d")
+def max_pool2d_template(N, C, H, W, R, S, stride=None, padding=0, dilation=1, dtype="float32",
+                        target="llvm"):
+    """The tunable max pooling (see pool_template)."""
+    return pool_template(N, C, H, W, R, S, stride, padding, dilation, "max", True, dtype,
+                         target)
+
+
+@template("avg_pool2d")
+def avg_pool2d_template(N, C, H, W, R, S, stride=None, padding=0, count_include_pad=True,
+                        dtype="float32", target="llvm"):
+    """The tunable average pooling (see pool_template)."""
+    return pool_template(N, C, H, W, R, S, stride, padding, 1, "avg", count_include_pad, dtype,
+                         target)
+
+
+def pool_template(N, C, H, W, R, S, stride, padding, dilation, kind, count_include_pad, dtype,
+                  target):
+    """The pooling templates' body.  Knobs:
+
+    width          output columns per vectorized step: 1, 2 or 4 vectors (default 1)
+    unroll_window  unroll the window loops (default) or not"""
+    op = f"{kind}_pool2d"
+    stride, padding, dilation = tunable.tuples(stride, padding, dilation)
     N, C, H, W, R, S = (v.positive(op, name, val) for name, val in
                         zip(("N", "C", "H", "W", "R", "S"), (N, C, H, W, R, S)))
     stride = v.pair(op, "stride", (R, S) if stride is None else stride)
@@ -81,29 +117,35 @@ def pool2d(N, C, H, W, R, S, stride=None, padding=0, dilation=1, kind="max",
     if OH < 1 or OW < 1:
         raise v.fail(op, "R, S", f"a window that fits the padded {H + 2 * padding[0]}x"
                      f"{W + 2 * padding[1]} input", (R, S))
+    lanes = v.lanes(dtype, tgt)
+    cfg = get_config()
+    cfg.define_knob("width", [lanes * k for k in WIDTH_VECTORS if k == 1 or lanes * k <= OW])
+    cfg.define_knob("unroll_window", [1, 0])
     data, planes, pooled, out = pool2d_compute(N, C, H, W, R, S, stride, padding, dilation,
                                                kind, count_include_pad, dtype)
     s = oc.create_schedule(out)
-    schedule_pool(s, planes, pooled, out, v.lanes(dtype, tgt))
+    schedule_pool(s, planes, pooled, out, lanes, cfg["width"].val, cfg["unroll_window"].val)
     return s, [data, out]
 
 
-def schedule_pool(s, planes, pooled, out, lanes):
-    """See the module docstring."""
+def schedule_pool(s, planes, pooled, out, lanes, width=None, unroll_window=True):
+    """See the module docstring; width: output columns per vectorized step (default
+    lanes); unroll_window: unroll the window loops."""
     acc = s.cache_write(pooled, "local")
     if out is not pooled:
         s[pooled].compute_inline()
     n, c, oh, ow = out.op.axis
     nc = s[out].fuse(n, c)
     s[out].parallel(nc)
-    owo, owi = s[out].split(ow, factor=lanes)
+    owo, owi = s[out].split(ow, factor=width or lanes)
     s[out].vectorize(owi)
     s[acc].compute_at(s[out], owo)
     *_, wc = s[acc].op.axis
     rr, rs = s[acc].op.reduce_axis
     s[acc].reorder(rr, rs, wc)
-    s[acc].unroll(rr)
-    s[acc].unroll(rs)
+    if unroll_window:
+        s[acc].unroll(rr)
+        s[acc].unroll(rs)
     s[acc].vectorize(wc)
     schedule_planes(s, planes, lanes, at=(s[out], nc))
 

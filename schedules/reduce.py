@@ -29,11 +29,14 @@ partial and the tail stage exist (either may have no iterations).
 from __future__ import annotations
 
 import opcomp as oc
+from autotune import get_config, template
 
+from . import tunable
 from . import validate as v
 
 COMBINERS = {"sum": oc.sum, "mean": oc.sum, "max": oc.max, "min": oc.min, "prod": oc.prod}
 UNROLL = 4
+UNROLLS = (1, 2, 4, 8)       # the unroll knob's choices
 
 
 def _axes(op, axis, ndim):
@@ -60,8 +63,9 @@ def _combine(kind, a, b):
     return oc.maximum(a, b) if kind == "max" else oc.minimum(a, b)
 
 
-def reduce_compute(shape, axes, kind, keepdims, dtype, lanes):
-    """X, the intermediate stages (name -> tensor) and out."""
+def reduce_compute(shape, axes, kind, keepdims, dtype, lanes, unroll=UNROLL):
+    """X, the intermediate stages (name -> tensor) and out; a block of the last
+    axis is `unroll` vectors of `lanes`."""
     X = oc.placeholder(shape, dtype, name="X")
     kept = [d for d in range(len(shape)) if d not in axes]
     reducer = COMBINERS[kind]
@@ -79,7 +83,7 @@ def reduce_compute(shape, axes, kind, keepdims, dtype, lanes):
             X[index(dict(zip(kept, k)), {d: red[d].var for d in axes})],
             axis=[red[d] for d in axes]), name="acc")
     else:
-        L, block = shape[last], lanes * UNROLL
+        L, block = shape[last], lanes * unroll
         whole, rest = L // block, L % block
         # a symbolic L needs both parts (either may be empty: a loop of extent 0)
         any_L = v.is_symbolic(L)
@@ -141,37 +145,63 @@ def reduce(shape, axis=None, kind="sum", keepdims=False, dtype="float32", target
     X has `shape`; axis: None (all), an int or a tuple of ints (negative
     counts from the end); out has NumPy's shape for (axis, keepdims).
     kind: sum, mean, max, min, prod.  dtype: float32, float64; int32 too
-    except for mean."""
+    except for mean.  Each kind is the template of its name (knob: unroll,
+    see reduce_template): inside autotune.apply_history_best a tuned record
+    applies."""
     from .gpu import cuda_target, ops as gpu_ops
     if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
         return gpu_ops.reduce(shape, axis, kind, keepdims, dtype, target)
     op = kind if kind in COMBINERS else "reduce"
     v.choice(op, "kind", kind, tuple(COMBINERS))
-    shape, axes, dtype, tgt = _check(op, shape, axis, keepdims, dtype, target,
+    return tunable.call(TEMPLATES[kind], (shape, axis, keepdims, dtype), {}, target)
+
+
+def reduce_template(shape, axis, kind, keepdims, dtype, target):
+    """The body of the reduction templates.  Knob:
+
+    unroll  vectors in a block of the last axis (the register block of the rows
+            shape, the lane-wise partial of the lanes shape): 1, 2, 4 or 8,
+            default UNROLL (4); with a symbolic last axis UNROLL only"""
+    shape, axis = tunable.tuples(shape, axis)
+    shape, axes, dtype, tgt = _check(kind, shape, axis, keepdims, dtype, target,
                                      v.FLOATS if kind == "mean" else v.NUMERIC)
     lanes = v.lanes(dtype, tgt)
-    X, stages, out = reduce_compute(shape, axes, kind, keepdims, dtype, lanes)
+    cfg = get_config()
+    L = shape[-1]
+    cfg.define_knob("unroll", [UNROLL] if v.is_symbolic(L) else
+                    [u for u in UNROLLS if u <= UNROLL or lanes * u <= L], default=UNROLL)
+    unroll = cfg["unroll"].val
+    X, stages, out = reduce_compute(shape, axes, kind, keepdims, dtype, lanes, unroll)
     s = oc.create_schedule(out)
-    schedule_reduce(s, stages, out, shape, axes, lanes)
+    schedule_reduce(s, stages, out, shape, axes, lanes, unroll)
     return s, [X, out]
 
 
-def schedule_reduce(s, stages, out, shape, axes, lanes):
-    """See the module docstring."""
+def _reduction_template(kind: str):
+    """The template `kind` (sum, mean, ...): reduce_template with kind fixed."""
+    def tmpl(shape, axis=None, keepdims=False, dtype="float32", target="llvm"):
+        return reduce_template(shape, axis, kind, keepdims, dtype, target)
+    tmpl.__name__ = tmpl.__qualname__ = f"{kind}_template"
+    tmpl.__doc__ = f"The tunable {kind} reduction (see reduce_template)."
+    return template(kind)(tmpl)
+
+
+def schedule_reduce(s, stages, out, shape, axes, lanes, unroll=UNROLL):
+    """See the module docstring (blocks of `unroll` vectors)."""
     if len(shape) - 1 not in axes:
-        _schedule_rows(s, stages["acc"], out, shape[-1], lanes)
+        _schedule_rows(s, stages["acc"], out, shape[-1], lanes, unroll)
     else:
         _schedule_lanes(s, stages, out, lanes)
 
 
-def _schedule_rows(s, acc, out, L, lanes):
+def _schedule_rows(s, acc, out, L, lanes, unroll=UNROLL):
     """Last axis kept: blocks of UNROLL vectors of it accumulate in registers
     while the reduction runs over rows.  The block loop joins the parallel
     loop only when it has no tail (a fused tail guard cannot be partitioned)."""
     local = s.cache_write(acc, "local")
     if out is not acc:
         s[acc].compute_inline()
-    block = lanes * UNROLL
+    block = lanes * unroll
     *front, last = s[out].op.axis
     lo, li = s[out].split(last, factor=block)
     whole_blocks = not v.is_symbolic(L) and L % block == 0
@@ -308,3 +338,4 @@ mean = _named("mean")
 max_ = _named("max")
 min_ = _named("min")
 prod = _named("prod")
+TEMPLATES = {kind: _reduction_template(kind) for kind in COMBINERS}

@@ -27,6 +27,10 @@ The vector width comes from the target (oc.Target(target).vector_bits): 8
 float32 lanes on AVX2, 16 on AVX-512.  rfactor=False keeps the same fusion
 with plain (serial) reductions: the reference the benchmark compares with.
 
+Tuning: softmax and log_softmax are the autotune templates of their names
+(layer_norm.py's ops too), their knobs the choices above (row_knobs: the width
+W and rows per parallel task), the defaults exactly this hand schedule.
+
 Sizes: R and L may be oc.size_vars (one build serves every size): the row
 loop stays parallel and the row is split by the full W, so a row shorter
 than W is all tail (guarded, then partitioned off the main body).
@@ -37,9 +41,14 @@ import numpy as np
 
 import opcomp as oc
 
+from autotune import get_config, template
+
+from . import tunable
 from . import validate as v
 
 ACCUMULATORS = 4     # vectors per iteration: hides the latency of adds and exp
+WIDTH_VECTORS = (1, 2, 4, 8)     # the width knob's vectors per iteration (registers: 16+)
+ROW_BLOCKS = (1, 2, 4, 8, 16)    # the row_block knob: rows per parallel task
 
 
 def row_widths(L: int, dtype: str, target) -> tuple:
@@ -91,6 +100,36 @@ def reduce_at_row(s, T, at_stage, at_loop, width: int, rfactor: bool):
         s[T].compute_at(s[at_stage], at_loop)
 
 
+def row_knobs(cfg, R, L, dtype: str, target) -> tuple:
+    """Define the row ops' knobs; returns (width, rows per parallel task).
+
+    width      the rfactor and elementwise width: lanes x 1, 2, 4 or 8 vectors
+               (at most L and 64 lanes; default lanes x ACCUMULATORS, row_widths)
+    row_block  rows per parallel task (1, 2, 4, ... 16, at most R / 2; default 1):
+               the row loop is split and its outer part is the parallel one; 0
+               runs the rows serially (the only choice with one core or one row)"""
+    lanes, width, parallel = row_widths(L, dtype, target)
+    widths = {width}
+    if not v.is_symbolic(L) and L >= lanes:
+        widths |= {lanes * a for a in WIDTH_VECTORS if lanes * a <= min(L, 64)}
+    cfg.define_knob("width", sorted(widths), default=width)
+    blocks = [b for b in ROW_BLOCKS if v.is_symbolic(R) or b == 1 or 2 * b <= R]
+    cfg.define_knob("row_block", blocks + [0] if parallel and several_rows(R) else [0])
+    return cfg["width"].val, cfg["row_block"].val
+
+
+def row_schedule(s, Y, R, L, dtype: str, target) -> tuple:
+    """Y's row loop, parallel (in blocks of rows) as the knobs say: (row loop, width)."""
+    width, block = row_knobs(get_config(), R, L, dtype, target)
+    i = Y.op.axis[0]
+    if block > 1:
+        outer, i = s[Y].split(i, factor=block)
+        s[Y].parallel(outer)
+    elif block == 1:
+        s[Y].parallel(i)
+    return i, width
+
+
 def softmax_compute(R, L, dtype="float32"):
     """X (R, L) and the stages of softmax over its last axis."""
     X = oc.placeholder((R, L), dtype, name="X")
@@ -104,17 +143,12 @@ def softmax_compute(R, L, dtype="float32"):
     return X, M, E, S, inv, Y
 
 
-def softmax(R: int, L: int, dtype: str = "float32", target="llvm", rfactor: bool = True):
-    """Softmax over the last axis: returns (schedule, [X (R, L), Y (R, L)])."""
-    from .gpu import cuda_target, ops as gpu_ops
-    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
-        return gpu_ops.softmax(R, L, dtype, target)
-    _, width, parallel = row_widths(L, dtype, target)
+@template("softmax")
+def softmax_template(R, L, dtype: str = "float32", rfactor: bool = True, target="llvm"):
+    """The tunable softmax (see the module docstring and row_schedule's knobs)."""
     X, M, E, S, inv, Y = softmax_compute(R, L, dtype)
     s = oc.create_schedule(Y)
-    i = Y.op.axis[0]
-    if parallel and several_rows(R):
-        s[Y].parallel(i)
+    i, width = row_schedule(s, Y, R, L, dtype, target)
     reduce_at_row(s, M, Y, i, width, rfactor)
     s[E].compute_at(s[Y], i)
     reduce_at_row(s, S, Y, i, width, rfactor)
@@ -122,6 +156,17 @@ def softmax(R: int, L: int, dtype: str = "float32", target="llvm", rfactor: bool
     vectorize_row(s, E, width)
     vectorize_row(s, Y, width)
     return s, [X, Y]
+
+
+def softmax(R: int, L: int, dtype: str = "float32", target="llvm", rfactor: bool = True):
+    """Softmax over the last axis: returns (schedule, [X (R, L), Y (R, L)]).
+
+    The template "softmax": tuned inside autotune.apply_history_best, else
+    the hand schedule above (also for symbolic sizes)."""
+    from .gpu import cuda_target, ops as gpu_ops
+    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
+        return gpu_ops.softmax(R, L, dtype, target)
+    return tunable.call(softmax_template, (R, L, dtype), {"rfactor": rfactor}, target)
 
 
 def log_softmax_compute(R, L, dtype="float32"):
@@ -137,20 +182,25 @@ def log_softmax_compute(R, L, dtype="float32"):
     return X, M, E, S, LSE, Y
 
 
-def log_softmax(R: int, L: int, dtype: str = "float32", target="llvm", rfactor: bool = True):
-    """Log-softmax over the last axis: returns (schedule, [X (R, L), Y (R, L)])."""
-    from .gpu import cuda_target, ops as gpu_ops
-    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
-        return gpu_ops.log_softmax(R, L, dtype, target)
-    _, width, parallel = row_widths(L, dtype, target)
+@template("log_softmax")
+def log_softmax_template(R, L, dtype: str = "float32", rfactor: bool = True, target="llvm"):
+    """The tunable log-softmax (see the module docstring and row_schedule's knobs)."""
     X, M, E, S, LSE, Y = log_softmax_compute(R, L, dtype)
     s = oc.create_schedule(Y)
-    i = Y.op.axis[0]
-    if parallel and several_rows(R):
-        s[Y].parallel(i)
+    i, width = row_schedule(s, Y, R, L, dtype, target)
     s[E].compute_inline()
     reduce_at_row(s, M, Y, i, width, rfactor)
     reduce_at_row(s, S, Y, i, width, rfactor)
     s[LSE].compute_at(s[Y], i)
     vectorize_row(s, Y, width)
     return s, [X, Y]
+
+
+def log_softmax(R: int, L: int, dtype: str = "float32", target="llvm", rfactor: bool = True):
+    """Log-softmax over the last axis: returns (schedule, [X (R, L), Y (R, L)]).
+
+    The template "log_softmax" (tuned records apply, as for softmax)."""
+    from .gpu import cuda_target, ops as gpu_ops
+    if cuda_target(target) is not None:        # the GPU template: schedules/gpu/
+        return gpu_ops.log_softmax(R, L, dtype, target)
+    return tunable.call(log_softmax_template, (R, L, dtype), {"rfactor": rfactor}, target)
