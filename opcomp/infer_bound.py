@@ -26,6 +26,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from . import dtype as dt
 from .convert import Map
 from .ir import expr as E
 from .arith.interval import prove, symbolic_bound
@@ -45,11 +48,7 @@ class StageBounds:
     guards: list          # conditions (Expr) the split tails need
 
 
-@dataclass(frozen=True)
-class Range:
-    """A loop's range [min, min + extent), as TVM's infer_bound gives it."""
-    min: E.Expr
-    extent: E.Expr
+Range = E.Range     # a loop's range [min, min + extent), as TVM's infer_bound gives it
 
 
 def infer_bound(sch) -> "Map":
@@ -64,6 +63,9 @@ def infer_bound(sch) -> "Map":
                 out[iv] = Range(b.root_min[iv], b.root_extent[iv])
             elif iv in b.leaf_extent:
                 out[iv] = Range(E.const(0, iv.var.dtype), b.leaf_extent[iv])
+        if hasattr(st.op, "scan_axis"):     # the scan's loop runs the steps after the init
+            first = st.op.init.shape[0]
+            out[st.op.scan_axis] = Range(first, simplify(st.op.shape[0] - first))
     return Map(out)
 
 
@@ -83,25 +85,28 @@ def _effective_body(sch, st) -> E.Expr:
         return None
     if getattr(st.op, "num_outputs", 1) > 1:       # a tuple-returning compute: every body
         return tuple(rewrite(b, fn) for b in st.op.bodies)
-    return rewrite(st.op.body, fn)
+    return rewrite(st.op.bodies[0], fn)
 
 
 def infer_bounds(sch, effective_bodies: dict) -> dict:
     """StageBounds for every stage that gets loops, consumers before producers."""
+    from .schedule.scan_group import scan_members
+    members = scan_members(sch)
     result: dict = {}
     for st in reversed(sch.stages):
         if st.is_placeholder or st.attach_type == "inline":
             continue
-        result[st] = _stage_bounds(sch, st, result, effective_bodies)
+        result[st] = _stage_bounds(sch, st, result, effective_bodies, st in members)
     return result
 
 
-def _stage_bounds(sch, st, done: dict, bodies: dict) -> StageBounds:
+def _stage_bounds(sch, st, done: dict, bodies: dict, in_scan=False) -> StageBounds:
     roots = tuple(st.op.axis) + tuple(st.op.reduce_axis)
     rmin = {iv: iv.min for iv in roots}
     rext = {iv: iv.extent for iv in roots}
-    if st.attach_type == "scope":
-        region = _region(sch, st, done, bodies)
+    if st.attach_type == "scope" or in_scan:
+        region = _scan_step_region(sch, st, done, bodies) if in_scan else \
+            _region(sch, st, done, bodies)
         for iv, (lo, ext) in zip(st.op.axis, region):
             rmin[iv], rext[iv] = lo, ext
     if st.attach_type == "scan":          # one step of a scan's update (scan.py)
@@ -155,17 +160,14 @@ def _region(sch, st, done, bodies) -> list:
     attached under it); a consumer's loops inside the attach loop, and those of
     the stages it hangs from there, are relaxed over their ranges."""
     consumers = [c for c in done if _reads_directly(sch, bodies[c], st)]
+    _check_init_reads(st, bodies)
     los, his = [[] for _ in st.op.axis], [[] for _ in st.op.axis]
     for c in consumers:
-        relax = _inside_attach_loop(sch, st, c, done)
+        relax, same_thread = _inside_attach_loop(sch, st, c, done)
         b = done[c]
         root_sub = {iv.var: b.root_min[iv] + b.root_value[iv] for iv in b.root_value
                     if iv in b.root_min}
-        for idx in _reads_of(bodies[c], st):
-            for k in range(len(st.op.axis)):
-                lo, hi = symbolic_bound(simplify(substitute(idx[k], root_sub)), relax)
-                los[k].append(lo)
-                his[k].append(hi)
+        _bound_reads(bodies[c], st, (root_sub, same_thread), relax, los, his)
     outer = _enclosing_ranges(st, done)
     region = []
     for iv, lo_k, hi_k in zip(st.op.axis, los, his):
@@ -174,21 +176,109 @@ def _region(sch, st, done, bodies) -> list:
     return region
 
 
+def _bound_reads(body, st, subs: tuple, relax: dict, los: list, his: list) -> None:
+    """Append to los[k]/his[k] the bounds of axis k of every read of st in body,
+    after each substitution of subs in turn, with the vars of relax relaxed."""
+    for idx in _reads_of(body, st):
+        for k in range(len(st.op.axis)):
+            at = idx[k]
+            for sub in subs:
+                at = substitute(at, sub)
+            at = simplify(at)
+            positive = _positive_divisors(at, relax)
+            lo, hi = symbolic_bound(at, {**relax, **positive}, keep=frozenset(positive))
+            los[k].append(lo)
+            his[k].append(hi)
+
+
+def _positive_divisors(e, relax) -> dict:
+    """Var -> a positive range, for the vars of e's symbolic divisors that are not
+    relaxed (l in fused // l): an index's divisor is a loop extent or a split factor
+    (checked positive at run time), so dividing by it is monotone (arith.symbolic)."""
+    found = []
+
+    def visit(n):
+        if isinstance(n, E.Binary) and n.op in ("floordiv", "floormod") and \
+                not isinstance(n.b, E.Const):
+            walk(n.b, lambda v: found.append(v) if isinstance(v, E.Var) else None)
+    walk(e, visit)
+    return {v: (E.const(1, v.dtype), E.const(2**31 - 2, v.dtype)) for v in found
+            if v not in relax and dt.is_int(v.dtype)}
+
+
+def _check_init_reads(st, bodies) -> None:
+    """A reduction's init= is stored before its reduction loops open: a stage it
+    reads cannot be computed at or inside one of them (not computed yet there)."""
+    target, ivar = st.attach_stage, st.attach_ivar
+    body = bodies.get(target)
+    if not isinstance(body, E.Reduce) or body.init is None or not _reads_of(body.init, st):
+        return
+    leaves = target.leaf_iter_vars
+    first_red = next((k for k, iv in enumerate(leaves) if iv.kind == "reduce"), len(leaves))
+    if leaves.index(ivar) >= first_red:
+        raise ScheduleError(f"compute_at: stage {st.name}, axis {ivar.name}: the init= of "
+                            f"{target.name}'s reduction reads {st.name} before the reduction "
+                            f"loops run, where {st.name} is not computed yet; compute it at a "
+                            f"loop of {target.name} outside the reduction loops; "
+                            f"loops of {st.name}: {st.loops_str()}")
+
+
+def _scan_step_region(sch, st, done, bodies) -> list:
+    """(min, extent) per data axis of a stage run once per step of a scan
+    (schedule/scan_group.py): what its consumers read in one step, every loop of
+    theirs relaxed, the scan's time var kept symbolic."""
+    los, his = [[] for _ in st.op.axis], [[] for _ in st.op.axis]
+    for c in [c for c in done if _reads_directly(sch, bodies[c], st)]:
+        relax, b = {}, done[c]
+        for stage in [c] + _attach_chain(c):
+            relax.update({iv.var: (E.const(0), done[stage].leaf_extent[iv])
+                          for iv in stage.leaf_iter_vars})
+        root_sub = {iv.var: b.root_min[iv] + b.root_value[iv] for iv in b.root_value
+                    if iv in b.root_min}
+        _bound_reads(bodies[c], st, (root_sub,), relax, los, his)
+    region = []
+    for iv, lo_k, hi_k in zip(st.op.axis, los, his):
+        lo, hi = _clip(iv, *_union(lo_k, hi_k), {})
+        region.append((lo, simplify(hi - lo + 1)))
+    return region
+
+
+def _attach_chain(stage) -> list:
+    """The stages stage hangs from by compute_at, innermost first."""
+    out = []
+    while stage.attach_type == "scope":
+        stage = stage.attach_stage
+        out.append(stage)
+    return out
+
+
 def _clip(iv, lo, hi, ranges) -> tuple:
     """The region within the axis's domain where that is provable: a consumer's
     reads past the edge are guarded (a split tail, a where= condition), so
     computing and storing them would be wasted."""
     first, last = iv.min, simplify(iv.min + iv.extent - 1)
-    if not E.is_const(simplify(lo - first), 0) and prove(lo <= first, ranges):
+    if _unbounded(lo) or (not E.is_const(simplify(lo - first), 0) and
+                          prove(lo <= first, ranges)):
         lo = first
-    if not E.is_const(simplify(hi - last), 0) and prove(hi >= last, ranges):
+    if _unbounded(hi) or (not E.is_const(simplify(hi - last), 0) and
+                          prove(hi >= last, ranges)):
         hi = last
     return lo, hi
 
 
-def _inside_attach_loop(sch, st, consumer, done) -> dict:
+def _unbounded(e) -> bool:
+    """symbolic_bound's answer where it found no bound: the dtype's own limit (the
+    whole domain is then the region; hi - lo + 1 would overflow)."""
+    if not isinstance(e, E.Const) or not dt.is_int(e.dtype):
+        return False
+    info = np.iinfo(e.dtype)
+    return e.value in (info.min, info.max)
+
+
+def _inside_attach_loop(sch, st, consumer, done) -> tuple:
     """Ranges of the loop vars that vary within one iteration of st's attach loop,
-    on the way from consumer up to it; raises if consumer runs outside that loop."""
+    on the way from consumer up to it, and the thread-bound ones among them that
+    stand for an enclosing loop's var; raises if consumer runs outside that loop."""
     target, ivar = st.attach_stage, st.attach_ivar
     path = sch.attach_path(consumer, target)
     pos = target.leaf_iter_vars.index(ivar)
@@ -197,17 +287,17 @@ def _inside_attach_loop(sch, st, consumer, done) -> dict:
                             f"{consumer.name} {_placement(consumer)}, outside loop {ivar.name} "
                             f"of {target.name}; compute {consumer.name} at or inside that loop "
                             f"too; loops of {st.name}: {st.loops_str()}")
-    relax = {}
-    for stage in path[0]:
-        relax.update({iv.var: (E.const(0), done[stage].leaf_extent[iv])
-                      for iv in stage.leaf_iter_vars})
-    inner_from = pos + 1
-    relax.update({iv.var: (E.const(0), done[target].leaf_extent[iv])
-                  for iv in target.leaf_iter_vars[inner_from:]})
-    # GPU: shared/global storage spans the thread-bound loops around it (gpu_relax.py).
-    from .passes.gpu_relax import thread_relaxed_ranges
+    inner = [(stage, iv) for stage in path[0] for iv in stage.leaf_iter_vars]
+    inner += [(target, iv) for iv in target.leaf_iter_vars[pos + 1:]]
+    relax = {iv.var: (E.const(0), done[stage].leaf_extent[iv]) for stage, iv in inner}
+    # GPU: shared/global storage spans the thread-bound loops around it; a loop inside
+    # bound to a thread the scope does not span is that thread's own index (gpu_relax.py).
+    from .passes.gpu_relax import same_thread_aliases, thread_relaxed_ranges
     relax.update(thread_relaxed_ranges(st, done))
-    return relax
+    same_thread = same_thread_aliases(st, inner)
+    for v in same_thread:
+        relax.pop(v, None)
+    return relax, same_thread
 
 
 def _placement(stage) -> str:

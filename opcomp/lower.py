@@ -36,8 +36,11 @@ class LowerContext:
         self.sch, self.target = sch, target
         self.bodies = effective_bodies(sch)
         self.bounds = infer_bounds(sch, self.bodies)
+        from .schedule.scan_group import scan_members
+        self.scan_members = scan_members(sch)     # run inside a scan's loop (scan.py)
         self.buffers = {}
         self.layouts = {}               # stage -> flat_layout(...) (schedule/storage.py)
+        self.warp_slice = {}            # warp-scope stage -> its slice index (warp_memory.py)
         self.params = [self._param_buffer(t) for t in args]
         for st in sch.stages:                   # a scan's state is the scan's own buffer
             if hasattr(st.op, "prepare_lowering"):
@@ -87,12 +90,27 @@ class LowerContext:
             if layout is not None:      # storage_align / double_buffer: explicit strides
                 self.layouts[st] = layout
                 shape = (simplify(layout[0] * layout[2]),)
+            if st.scope == "warp":
+                return self._warp_buffer(st, shape)
             self.buffers[st] = T.Buffer(st.name, st.op.dtype, shape, st.scope)
+        return self.buffers[st]
+
+    def _warp_buffer(self, st, shape) -> T.Buffer:
+        """A warp-scope stage's buffer (warp_memory.py): one slice per warp on a GPU."""
+        from .warp_memory import warp_buffer_scope, warp_slices
+        scope = warp_buffer_scope(self.target)
+        if scope == "shared":
+            count, index = warp_slices(st, self.bounds)
+            self.warp_slice[st] = index
+            shape = (_alloc_extent(count),) + shape
+        self.buffers[st] = T.Buffer(st.name, st.op.dtype, shape, scope)
         return self.buffers[st]
 
     def index(self, st, idx: tuple) -> tuple:
         """idx into st's buffer; one flat index where the stage has an explicit layout
         (double-buffered: the copy is the parity of the loop it is computed at)."""
+        if st in self.warp_slice:
+            return (self.warp_slice[st],) + tuple(idx)
         if st not in self.layouts:
             return idx
         size, strides, copies = self.layouts[st]
@@ -106,7 +124,7 @@ class LowerContext:
         return (simplify(flat),)
 
     def offset(self, st) -> list:
-        if st.is_placeholder or st.attach_type != "scope":
+        if st.is_placeholder or (st.attach_type != "scope" and st not in self.scan_members):
             return [E.const(0)] * len(st.op.shape)
         b = self.bounds[st]
         return [b.root_min[iv] for iv in st.op.axis]
@@ -179,10 +197,9 @@ def build_stage(st, ctx: LowerContext) -> T.Stmt:
 
 def _reduction(st, ctx, red: E.Reduce, sub, buf, idx, inner_leaves) -> T.Stmt:
     b = ctx.bounds[st]
-    reduce_vars = {iv.var for iv in st.leaf_iter_vars if iv.kind == "reduce"}
+    reduce_vars, data_leaves = _init_loops(st, inner_leaves)
     init_guards = [g for g in b.guards if not _uses(g, reduce_vars)]
     init_store = T.Store(buf, idx, _to_loads(substitute(reduce_start(red), sub), ctx))
-    data_leaves = [iv for iv in inner_leaves if iv.kind == "data"]
     init = _nest(data_leaves, _guarded(init_guards, init_store), st, ctx, attach=False)
     source = _to_loads(substitute(red.source, sub), ctx)
     update = _combine_stores(red.combiner, [buf], idx, (E.Load(buf, idx, red.dtype),), (source,))
@@ -190,6 +207,16 @@ def _reduction(st, ctx, red: E.Reduce, sub, buf, idx, inner_leaves) -> T.Stmt:
     if red.condition is not None:
         conds.append(_to_loads(substitute(red.condition, sub), ctx))
     return T.seq(init, _nest(inner_leaves, _guarded(conds, update), st, ctx))
+
+
+def _init_loops(st, inner_leaves) -> tuple:
+    """(vars of the pure reduction loops, the loops the init nest runs over): the
+    data loops, and reduction loops that fused a data axis in (TVM writes the
+    start value once per iteration of those: redundant, but every element is set)."""
+    from .schedule.relations import data_dependent
+    data = data_dependent(st)
+    pure = {iv.var for iv in st.leaf_iter_vars if iv.kind == "reduce" and iv not in data}
+    return pure, [iv for iv in inner_leaves if iv.kind == "data" or iv in data]
 
 
 def _tuple_outputs(st, ctx, bodies, sub, idx, inner_leaves) -> T.Stmt:
@@ -207,11 +234,10 @@ def _tuple_outputs(st, ctx, bodies, sub, idx, inner_leaves) -> T.Stmt:
                   for buf, e in zip(bufs, bodies)]
         return _nest(inner_leaves, _guarded(b.guards, T.seq(*stores)), st, ctx)
     red = bodies[0]
-    reduce_vars = {iv.var for iv in st.leaf_iter_vars if iv.kind == "reduce"}
+    reduce_vars, data_leaves = _init_loops(st, inner_leaves)
     init_guards = [g for g in b.guards if not _uses(g, reduce_vars)]
     inits = [T.Store(buf, idx, _to_loads(substitute(reduce_start(r), sub), ctx))
              for buf, r in zip(bufs, bodies)]
-    data_leaves = [iv for iv in inner_leaves if iv.kind == "data"]
     init = _nest(data_leaves, _guarded(init_guards, T.seq(*inits)), st, ctx, attach=False)
     accs = tuple(E.Load(buf, idx, r.dtype) for buf, r in zip(bufs, bodies))
     values = tuple(_to_loads(substitute(r.source, sub), ctx) for r in bodies)
@@ -327,7 +353,8 @@ def _with_producers(stages, body, ctx) -> T.Stmt:
 def schedule_to_stmt(sch: Schedule, args: list, target=None) -> tuple:
     """The whole computation as one statement, and the parameter buffers."""
     ctx = LowerContext(sch, args, target)
-    roots = [st for st in sch.stages if not st.is_placeholder and st.attach_type == "root"]
+    roots = [st for st in sch.stages if not st.is_placeholder and st.attach_type == "root"
+             and st not in ctx.scan_members]
     body = T.seq(*[build_stage(st, ctx) for st in roots])
     params = set(ctx.params)
     for st in reversed(roots):
@@ -394,6 +421,32 @@ def _assert_symbolic_factors(sch, body: T.Stmt) -> T.Stmt:
     return body
 
 
+def _bind_factor_vars(sch, params, scalars) -> tuple:
+    """A free var in a split factor (split(i, factor=s)) is the scalar argument s:
+    the same var, or one of its name (a replayed trace makes its own var, which
+    then takes that argument's place); returns the scalar arguments."""
+    from .schedule.symbolic import factor_vars
+    sizes = _size_vars(params)
+    scalars = list(scalars)
+    for v in factor_vars(sch):
+        if v in sizes or any(v is a for _, a in scalars):
+            continue
+        slot = next((k for k, (_, a) in enumerate(scalars) if a.name == v.name), None)
+        if slot is None:
+            raise ScheduleError(f"lower: a split factor uses {v.name}, which is neither a size "
+                                "var of the arguments' shapes nor a scalar argument; add it "
+                                f"to the argument list (oc.build(s, [..., {v.name}]))")
+        scalars[slot] = (scalars[slot][0], v)
+    return tuple(scalars)
+
+
+def _default_target(sch) -> str:
+    """Without a target: cuda when a loop is bound to a GPU thread (TVM's lower takes
+    no target; such a schedule only makes sense on a GPU), else this CPU."""
+    bound = any(kind == "thread" for st in sch.stages for kind, _ in st.annotations.values())
+    return "cuda" if bound else "llvm"
+
+
 def _check_target(sch, target) -> None:
     if target.is_gpu:
         return
@@ -406,20 +459,25 @@ def _check_target(sch, target) -> None:
 
 
 def lower(sch: Schedule, args, name: str = "main", target=None, **options) -> T.PrimFunc:
-    """The loop IR of a schedule for a target (default: this CPU), after the passes
-    that target's pipeline lists (see passes.pipeline).
+    """The loop IR of a schedule for a target (default: this CPU, or cuda when a loop
+    is bound to a GPU thread), after the passes that target's pipeline lists (see
+    passes.pipeline).
 
     options become function attributes: bounds_check=True asserts every access,
     fast_math=True lets the backend reassociate floating point.
     """
     if not isinstance(sch, Schedule):
         raise ScheduleError(f"lower: expected a schedule from oc.create_schedule, got {sch!r}")
-    target = Target("llvm" if target is None else target)
+    target = Target(_default_target(sch) if target is None else target)
     _check_target(sch, target)
+    if target.is_gpu:       # a reduction axis bound to threadIdx: schedule/cross_thread.py
+        from .schedule.cross_thread import legalize_cross_thread
+        sch = legalize_cross_thread(sch)
     args = _check_args(args)
     scalars = _scalar_args(args)
     body, params = schedule_to_stmt(sch, [a for a in args if isinstance(a, Tensor)], target)
     body = _assert_symbolic_factors(sch, body)
+    scalars = _bind_factor_vars(sch, params, scalars)
     attrs = (("target", str(target)),) + tuple(sorted(options.items()))
     if scalars:
         attrs += (("scalar_args", scalars),)

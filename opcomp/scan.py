@@ -28,6 +28,7 @@ from __future__ import annotations
 from . import te
 from .ir import expr as E
 from .ir import tir as T
+from .schedule.scan_group import scan_members
 
 __all__ = ["scan", "ScanOp"]
 
@@ -48,6 +49,12 @@ class ScanOp(te.Operation):
         self.axis = tuple(E.IterVar(E.Var(f"{name}.t" if k == 0 else f"{name}.ax{k}"),
                                     E.const(0), s, "data") for k, s in enumerate(self.shape))
         self.scan_axis = self.axis[0]
+        # TVM's spatial_axis_: every state's axes after time, state by state (state 0's
+        # are this op's own axes); ScanFixPointAnalysis answers per spatial axis.
+        self.spatial_axis_ = self.axis[1:] + tuple(
+            E.IterVar(E.Var(f"{name}.v{k}.ax{d}"), E.const(0), ext, "data")
+            for k, st in enumerate(self.states) if k > 0
+            for d, ext in enumerate(st.shape) if d > 0)
         self.body = T.Nop()
         self.bodies = (self.body,) * self.num_outputs
         self._tensor = te.Tensor(self)
@@ -88,14 +95,19 @@ class ScanOp(te.Operation):
         rmin[time], rext[time] = E.cast(step, time.var.dtype), E.const(1, time.var.dtype)
 
     def prepare_lowering(self, st, ctx) -> None:
-        """Each state placeholder and its update write and read output k's buffer."""
+        """Each state placeholder and its update write and read output k's buffer.
+        A state in the argument list names that buffer (TVM replaces the state by
+        the scan's output), so it stands for the output there."""
         from .schedule.stage import ScheduleError
         for k, (state, update) in enumerate(zip(self.states, self.updates)):
             state_st = ctx.sch[state]
+            out_key = st if k == 0 else (st, k)
             if state_st in ctx.buffers:
-                raise ScheduleError(f"lower: tensor {state.name} is the state of scan "
-                                    f"{st.name}, stored in the scan's output; leave it out of "
-                                    "the argument list")
+                if out_key in ctx.buffers:
+                    raise ScheduleError(f"lower: tensor {state.name} is the state of scan "
+                                        f"{st.name}, stored in the scan's output, which is an "
+                                        "argument too; give one of them")
+                ctx.buffers[out_key] = ctx.buffers[state_st]
             buf = ctx.buffer(st) if k == 0 else self._output_buffer(st, k, ctx)
             ctx.buffers[state_st] = buf
             ctx.buffers[ctx.sch[update]] = buf
@@ -118,7 +130,12 @@ class ScanOp(te.Operation):
         init_steps = self.init.shape[0]
         copies = [_copy_init(self, k, st, ctx) for k in range(self.num_outputs)]
         steps = E.Var(f"{self.scan_axis.name}.step", self.scan_axis.var.dtype)
-        body = T.seq(*[build_stage(ctx.sch[u], ctx) for u in self.updates])
+        members = [m for m, owner in scan_members(ctx.sch).items() if owner is st]
+        body = T.seq(*[build_stage(m, ctx) for m in members],
+                     *[build_stage(ctx.sch[u], ctx) for u in self.updates])
+        for m in reversed(members):
+            for buf in reversed(ctx.stage_buffers(m)):
+                body = T.Allocate(buf, body)
         body = T.LetStmt(self.scan_axis.var, steps + init_steps, body)
         loop = T.For(steps, E.const(0, steps.dtype), self.shape[0] - init_steps, "serial", body)
         return T.seq(*copies, loop)
@@ -137,20 +154,23 @@ def _copy_init(scan_op, k, st, ctx) -> T.Stmt:
 
 
 def _check_state_readers(ctx) -> None:
-    """A stage other than an update that reads a state at root would see it before
-    the scan ran: it must be inlined into the update or computed inside it."""
+    """A stage at root that reads a state but feeds no update would see the state
+    before the scan ran (the scan's own stages run in its loop: scan_members)."""
     from .schedule.stage import ScheduleError
     sch = ctx.sch
     states = {sch[state] for st in sch.stages if isinstance(st.op, ScanOp)
               for state in st.op.states}
+    members = scan_members(sch)
     for st in sch.stages:
-        if st.is_placeholder or st.attach_type != "root" or isinstance(st.op, ScanOp):
+        if st.is_placeholder or st.attach_type != "root" or isinstance(st.op, ScanOp) or \
+                st in members:
             continue
         for t in st.op.input_tensors:
             if sch.stage_map.get(t.op) in states:
                 raise ScheduleError(f"scan: stage {st.name} reads the scan state {t.name} but "
-                                    "is computed at root, outside the scan's loop; "
-                                    f"compute_inline it or compute_at it into the update stage")
+                                    "is computed at root, outside the scan's loop, and no "
+                                    "update of the scan reads it; compute_inline it or "
+                                    "compute_at it into the update stage")
 
 
 def _as_list(x):

@@ -3,8 +3,8 @@
     Relaxer({xi: (0, 8)}).bound(xo*8 + xi)   -> (xo*8, xo*8 + 7)
     Relaxer({i: (0, n)}).bound(i - n)        -> (0 - n, -1)
 
-Affine sums are bounded term by term (exact); floordiv by a constant is
-monotone; floormod is exact when the relaxed range provably stays in one
+Affine sums are bounded term by term (exact); floordiv by a constant (or by
+an expression of kept vars whose range is positive) is monotone; floormod is exact when the relaxed range provably stays in one
 period, else [0, c - 1]; min/max/select combine their operands' bounds.
 Anything else that mentions a relaxed var gets its constant bounds.  Inside,
 an unbounded side is None (it absorbs sums and products); the public answer
@@ -220,14 +220,21 @@ class Relaxer:
 
     def _floordiv(self, e):
         c = _pos_const(e.b)
-        if c is None:
+        if c is None and not self._positive_kept(e.b):
             return None
         lo, hi = self._sb(e.a)
         return self._s(_bin("floordiv", lo, e.b, e.dtype)), \
             self._s(_bin("floordiv", hi, e.b, e.dtype))
 
+    def _positive_kept(self, b) -> bool:
+        """A divisor that relaxes nothing and is provably >= 1 (a kept var with a
+        positive range: a size var): floordiv by it is monotone too."""
+        return not (vars_of(b) & self.relax) and self.bounds.of(b)[0] >= 1
+
     def _floormod(self, e):
         c = _pos_const(e.b)
+        if c is None and self._positive_kept(e.b):     # x % l with l >= 1: [0, l - 1]
+            return E.Const(0, e.dtype), self._s(_bin("sub", e.b, E.Const(1, e.dtype), e.dtype))
         if c is None:
             return None
         lo, hi = self._sb(e.a)

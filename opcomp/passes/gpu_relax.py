@@ -6,6 +6,7 @@ within one copy of a buffer, depending on where the buffer lives:
 
     scope    shared by                 relaxed over the bound loops around it
     local    one thread                nothing
+    warp     the lanes of a warp       threadIdx.x
     shared   the threads of a block    threadIdx.*
     global   every thread              threadIdx.* and blockIdx.*
 
@@ -27,7 +28,8 @@ from __future__ import annotations
 from ..ir import expr as E
 
 # The thread-axis kinds each storage scope spans (TVM: storage rank <= thread rank).
-SPANS = {"local": (), "shared": ("threadIdx",), "global": ("blockIdx", "threadIdx")}
+SPANS = {"local": (), "shared": ("threadIdx",), "global": ("blockIdx", "threadIdx"),
+         "warp": ("threadIdx.x",)}     # TVM's warp memory: the lanes of one warp
 
 
 def enclosing_bound_loops(stage) -> list:
@@ -66,6 +68,25 @@ def thread_relaxed_ranges(stage, done: dict) -> dict:
     spans = SPANS.get(effective_scope(stage), ())
     out = {}
     for owner, iv, tag in enclosing_bound_loops(stage):
-        if tag.split(".")[0] in spans and owner in done:
+        if (tag in spans or tag.split(".")[0] in spans) and owner in done:
             out[iv.var] = (E.const(0, iv.var.dtype), done[owner].leaf_extent[iv])
+    return out
+
+
+def same_thread_aliases(stage, inner_loops) -> dict:
+    """Var -> Var for thread-bound loops *inside* stage's attach point that its
+    scope does not span (a local stage under a loop bound to threadIdx.x): such a
+    loop runs on the same thread index as the enclosing loop bound to that tag, so
+    it stands for that loop's var instead of being relaxed (TVM's NeedRelax).
+
+    inner_loops: (owner stage, IterVar) of the loops inside the attach point."""
+    spans = SPANS.get(effective_scope(stage), ())
+    around = {tag: iv for _, iv, tag in reversed(enclosing_bound_loops(stage))}
+    out = {}
+    for owner, iv in inner_loops:
+        kind, tag = owner.annotations.get(iv, (None, None))
+        if kind != "thread" or tag in spans or tag.split(".")[0] in spans:
+            continue
+        if tag in around:
+            out[iv.var] = around[tag].var
     return out

@@ -11,7 +11,8 @@ import dataclasses
 
 from ..ir import expr as E
 from .. import te
-from .stage import STORAGE_SCOPES, Schedule, ScheduleError, Stage
+from . import relayout
+from .stage import STORAGE_SCOPES, Fuse, Schedule, ScheduleError, Stage
 from ..ir.visit import rewrite, substitute
 
 
@@ -65,6 +66,8 @@ def cache_read(sch: Schedule, tensor, scope: str, readers) -> te.Tensor:
         bodies = tuple(_replace_reads(b, _ops_of(sch, src), cache) for b in st.op.bodies)
         new_op = te.ComputeOp(st.op.name, st.op.tag, st.op.axis, _one_or_tuple(bodies),
                               st.op.attrs)
+        if hasattr(st.op, "with_inputs"):   # a tensor compute op: same intrinsic, new input
+            new_op = st.op.with_inputs(_ops_of(sch, src), cache)
         st.op = new_op
         sch.stage_map[new_op] = st
     stage = Stage(cache_op, sch)
@@ -83,6 +86,8 @@ def cache_write(sch: Schedule, tensor, scope: str) -> te.Tensor:
     """See module docstring; returns the tensor that now holds the computation."""
     st = sch[tensor]
     _check_scope("cache_write", st, scope)
+    if hasattr(st.op, "cache_write_stage"):   # a tensor compute op (opcomp/tensor_compute.py)
+        return st.op.cache_write_stage(sch, st, scope)
     if st.is_placeholder:
         raise ScheduleError(f"cache_write: stage {st.name}, axis -: an input placeholder is "
                             f"not computed; loops of {st.name}: {st.loops_str()}")
@@ -94,30 +99,46 @@ def cache_write(sch: Schedule, tensor, scope: str) -> te.Tensor:
         raise ScheduleError(f"cache_write: stage {st.name}, axis -: the stage is tensorized; "
                             f"cache_write must come before tensorize; loops of {st.name}: "
                             f"{st.loops_str()}")
-    if st.relations or st.annotations or st.attach_type != "root" or \
-            any(other.attach_stage is st for other in sch.stages):
+    if st.annotations or st.attach_type != "root" or \
+            any(other.attach_stage is st for other in sch.stages + sch.groups):
         raise ScheduleError(f"cache_write: stage {st.name}, axis -: cache_write must come before "
                             f"other primitives on this stage; loops of {st.name}: {st.loops_str()}")
+    _check_relayout(st)
     old = st.op
-    fresh = tuple(E.IterVar(E.Var(iv.var.name + ".c"), iv.min, iv.extent, "data")
-                  for iv in old.axis)
-    mapping = {a.var: b.var for a, b in zip(old.axis, fresh)}
+    if relayout.needs_relayout(st):       # split/fuse/reorder before: TVM's relayout
+        fresh, mapping, conds = relayout.relayout_axes(st)
+        index = relayout.leaf_index(st)
+    else:
+        fresh = tuple(E.IterVar(E.Var(iv.var.name + ".c"), iv.min, iv.extent, "data")
+                      for iv in old.axis)
+        mapping, conds = {a.var: b.var for a, b in zip(old.axis, fresh)}, []
+        index = tuple(iv.var for iv in old.axis)
     axes, renamed = _fresh_reduce_axes(old.reduce_axis, mapping)
-    bodies = tuple(_rebind(substitute(b, mapping), axes, renamed) for b in old.bodies)
-    cache_op = te.ComputeOp(f"{st.name}.{scope}", old.tag, fresh, _one_or_tuple(bodies))
-    index = tuple(iv.var for iv in old.axis)
+    bodies = tuple(relayout.guarded_body(_rebind(substitute(b, mapping), axes, renamed), conds)
+                   for b in old.bodies)
+    cache_op = te.ComputeOp(f"{st.name}.{scope}", old.tag, tuple(fresh), _one_or_tuple(bodies))
     copies = tuple(cache_op.output(k)[index] for k in range(cache_op.num_outputs))
     copy_op = te.ComputeOp(old.name, old.tag, old.axis, _one_or_tuple(copies), old.attrs)
     cache = [cache_op.output(k) for k in range(cache_op.num_outputs)]
     st.op = copy_op
     st.all_iter_vars = list(old.axis)
     st.leaf_iter_vars = list(old.axis)
+    st.relations = []
     sch.stage_map[copy_op] = st
     stage = Stage(cache_op, sch)
     stage.scope = scope
     sch._add_stage(stage, cache_op, index=sch.stages.index(st))
     sch.trace.record("cache_write", st.name, {"scope": scope, "results": [stage.name]})
     return cache if len(cache) > 1 else cache[0]
+
+
+def _check_relayout(st) -> None:
+    """The cache's axes are the stage's data loops: none may mix data and reduction."""
+    for rel in st.relations:
+        if isinstance(rel, Fuse) and rel.outer.kind != rel.inner.kind:
+            raise ScheduleError(f"cache_write: stage {st.name}, axis {rel.fused.name}: a loop "
+                                "fusing a data axis with a reduction axis cannot become an axis "
+                                f"of the cache; loops of {st.name}: {st.loops_str()}")
 
 
 def _fresh_reduce_axes(reduce_axes, mapping: dict) -> tuple:

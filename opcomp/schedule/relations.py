@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..arith.simplify import simplify
 from ..ir import expr as E
-from .stage import Singleton, Split
+from .stage import Fuse, Singleton, Split
 
 
 def leaf_maps(stage, root_extent: dict) -> tuple:
@@ -63,3 +63,16 @@ def _clipped(part, parent_extent):
 def _divides(factor, total, outer) -> bool:
     prod = simplify(factor * outer - total)
     return E.is_const(prod, 0)
+
+
+def data_dependent(stage) -> set:
+    """The stage's axes whose value depends on a data root axis: the data axes, and
+    reduction loops that fused a data axis in (fuse(i, k), as TVM allows).  A
+    reduction's init runs over these loops."""
+    out = {iv for iv in stage.op.axis}
+    for rel in stage.relations:
+        if isinstance(rel, Split) and rel.parent in out:
+            out |= {rel.outer, rel.inner}
+        elif isinstance(rel, Fuse) and (rel.outer in out or rel.inner in out):
+            out.add(rel.fused)
+    return out

@@ -35,7 +35,8 @@ def rfactor(sch: Schedule, tensor, axis, factor_axis: int = 0) -> te.Tensor:
                    "reduce")
     index = [iv.var for iv in old.axis]
     index.insert(factor_axis, rv.var)
-    body = E.Reduce(old.body.combiner, rf_op.output()[tuple(index)], (rv,), None, old.body.dtype)
+    body = E.Reduce(old.bodies[0].combiner, rf_op.output()[tuple(index)], (rv,), None, old.bodies[0].dtype,
+                    init=old.bodies[0].init)
     _rewrite_stage(sch, st, te.ComputeOp(old.name, old.tag, old.axis, body), rv)
     rf = Stage(rf_op, sch)
     rf.annotations = {moved[iv]: a for iv, a in st.annotations.items() if iv in moved}
@@ -48,11 +49,16 @@ def rfactor(sch: Schedule, tensor, axis, factor_axis: int = 0) -> te.Tensor:
 
 def _check(st: Stage, axis, factor_axis) -> E.IterVar:
     """The factored axis; raises ScheduleError for each rule rfactor needs."""
-    if not st.is_placeholder and not isinstance(st.op.body, E.Reduce):
+    if not st.is_placeholder and not isinstance(st.op.bodies[0], E.Reduce):
         raise st._error("rfactor", axis, f"{st.name} is not a reduction; rfactor splits "
                         "a reduction (a body of oc.sum/max/min/prod)")
     k = st._leaf("rfactor", axis)
     _check_plain_reduction(st, k)
+    for rel in st.relations:
+        if isinstance(rel, Fuse) and rel.outer.kind != rel.inner.kind:
+            raise st._error("rfactor", k, f"loop {rel.fused.name} fuses a data axis with a "
+                            "reduction axis; rfactor needs the reduction loops apart from "
+                            "the data loops (rfactor before such a fuse)")
     if k.kind != "reduce":
         raise st._error("rfactor", k, "a data axis cannot be factored; give a reduction "
                         "axis (or an axis split from one)")
@@ -72,17 +78,15 @@ def _check(st: Stage, axis, factor_axis) -> E.IterVar:
 
 
 def _check_plain_reduction(st: Stage, k) -> None:
-    """rfactor reassociates a built-in reduction; a user reducer, init= or several
-    outputs it refuses (T.rf's partial results would need their own identity)."""
+    """rfactor reassociates a built-in reduction; a user reducer or several outputs
+    it refuses (T.rf's partial results would need their own identity).  An init=
+    start value is counted once: T.rf starts from the identity, T from init."""
     if getattr(st.op, "num_outputs", 1) > 1:
         raise st._error("rfactor", k, "rfactor of a tuple-returning compute is not supported")
-    red = st.op.body
+    red = st.op.bodies[0]
     if isinstance(red.combiner, E.CommReducer):
         raise st._error("rfactor", k, f"rfactor of a user-defined reducer ({red.combiner.name}, "
                         "from comm_reducer) is not supported; use oc.sum/max/min/prod")
-    if red.init is not None:
-        raise st._error("rfactor", k, "rfactor of a reduction with init= is not supported "
-                        "(the start value would be counted once per factored part)")
 
 
 def _factored_op(st, k, factor_axis, extent, value, guards) -> tuple:
@@ -100,7 +104,7 @@ def _factored_op(st, k, factor_axis, extent, value, guards) -> tuple:
     # through the splits and fuses of T (absolute: the axis's min plus its offset).
     root_sub = {a.var: b.var for a, b in zip(old.axis, data)}
     root_sub.update({r.var: r.min + substitute(value[r], leaf_sub) for r in old.reduce_axis})
-    red = old.body
+    red = old.bodies[0]
     conds = [substitute(v < extent[parent], leaf_sub) for parent, v in guards
              if parent.kind == "reduce"]
     source = substitute(red.source, root_sub)
@@ -128,7 +132,7 @@ def _rewrite_stage(sch, st, new_op, rv) -> None:
     sch.stage_map[new_op] = st
     st.relations = [r for r in st.relations
                     if (r.outer if isinstance(r, Fuse) else r.parent).kind == "data"]
-    # Splits and fuses keep an axis's kind (fuse refuses to mix them), so the data
-    # side of the stage is exactly its data axes.
+    # Splits and fuses keep an axis's kind (_check refuses a fuse that mixes them),
+    # so the data side of the stage is exactly its data axes.
     st.leaf_iter_vars = [iv for iv in st.leaf_iter_vars if iv.kind == "data"] + [rv]
     st.all_iter_vars = [iv for iv in st.all_iter_vars if iv.kind == "data"] + [rv]

@@ -204,17 +204,18 @@ def _is_expr_object(value, depth: int = 0) -> bool:
 
 
 def decode_expr(value, sch):
-    """encode_expr's object back to an expression over sch's size vars."""
+    """encode_expr's object back to an expression over sch's size vars; another
+    name is a free factor var (symbolic.py), the schedule's own where it has one
+    of that name, else a new one (lower matches it to the scalar argument of
+    that name)."""
     from ..ir import expr as E
     from .stage import size_vars
+    from .symbolic import factor_vars
     if isinstance(value, int):
         return value
     if "var" in value:
-        found = [v for v in size_vars(sch) if v.name == value["var"]]
-        if not found:
-            raise ScheduleError(f"trace: the split factor names {value['var']!r}, which is not "
-                                "a size var of the schedule's computation")
-        return found[0]
+        found = [v for v in size_vars(sch) + factor_vars(sch) if v.name == value["var"]]
+        return found[0] if found else E.Var(value["var"])
     a, b = decode_expr(value["a"], sch), decode_expr(value["b"], sch)
     return E.binary(value["op"], E.as_expr(a), E.as_expr(b))
 

@@ -201,11 +201,15 @@ def test_fuse_wrong_order():
         s[C].fuse(j, i)
 
 
-def test_fuse_data_with_reduce():
+def test_rfactor_after_fusing_data_with_reduce():
     A, B, C = matmul()
     s = oc.create_schedule(C)
-    with unchanged(s), raises("fuse", "C", "k", "cannot fuse a data axis with a reduction axis"):
-        s[C].fuse(C.op.axis[1], C.op.reduce_axis[0])
+    fused = s[C].fuse(C.op.axis[1], C.op.reduce_axis[0])
+    ko, ki = s[C].split(fused, factor=4)
+    with unchanged(s), raises("rfactor", "C", "j.k.fused.inner", "loop j.k.fused fuses a data "
+                              "axis with a reduction axis; rfactor needs the reduction loops "
+                              "apart from the data loops"):
+        s.rfactor(C, ki)
 
 
 def test_fuse_annotated_axis():
@@ -297,9 +301,9 @@ def test_bind_axis_to_second_thread():
 def test_bind_reduce_axis():
     A, B, C = matmul()
     s = oc.create_schedule(C)
-    with unchanged(s), raises("bind", "C", "k", "cannot bind a reduction axis to a thread axis "
-                              "(threads would race on the accumulator)"):
-        s[C].bind(C.op.reduce_axis[0], oc.thread_axis("threadIdx.x"))
+    with unchanged(s), raises("bind", "C", "k", "cannot bind a reduction axis to blockIdx.x: "
+                              "blocks cannot combine their partial results"):
+        s[C].bind(C.op.reduce_axis[0], oc.thread_axis("blockIdx.x"))
 
 
 def test_bind_on_llvm_target():
@@ -436,12 +440,23 @@ def test_compute_inline_with_attached_stage():
 
 # -- cache_read / cache_write -----------------------------------------------------------
 
-def test_cache_write_after_split():
+def test_cache_write_after_vectorize():
     A, B, C = matmul()
     s = oc.create_schedule(C)
-    s[C].split(C.op.axis[0], factor=8)
+    s[C].vectorize(C.op.axis[1])
     with unchanged(s), raises("cache_write", "C", "-",
                               "cache_write must come before other primitives on this stage"):
+        s.cache_write(C, "local")
+
+
+def test_cache_write_after_fusing_data_with_reduction():
+    A, B, C = matmul()
+    s = oc.create_schedule(C)
+    i, j = C.op.axis
+    s[C].reorder(i, C.op.reduce_axis[0], j)
+    s[C].fuse(i, C.op.reduce_axis[0])
+    with unchanged(s), raises("cache_write", "C", "i.k.fused", "a loop fusing a data axis "
+                              "with a reduction axis cannot become an axis of the cache"):
         s.cache_write(C, "local")
 
 
@@ -473,7 +488,7 @@ def test_cache_write_bad_scope():
     A, B, C = matmul()
     s = oc.create_schedule(C)
     with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
-            "cache_write: stage C, axis -: unknown scope 'register' (valid: global, shared, local)")):
+            "cache_write: stage C, axis -: unknown scope 'register' (valid: global, shared, local")):
         s.cache_write(C, "register")
 
 
@@ -481,7 +496,7 @@ def test_cache_read_bad_scope():
     A, B, C = matmul()
     s = oc.create_schedule(C)
     with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
-            "cache_read: stage A, axis -: unknown scope 'texture' (valid: global, shared, local)")):
+            "cache_read: stage A, axis -: unknown scope 'texture' (valid: global, shared, local")):
         s.cache_read(A, "texture", [C])
 
 
@@ -894,7 +909,7 @@ def test_set_scope_unknown_scope():
     A, B, C = chain()
     s = oc.create_schedule(C)
     with unchanged(s), raises("set_scope", "B", "-", "unknown scope 'texture' (valid: global, "
-                              "shared, local)"):
+                              "shared, local, "):
         s[B].set_scope("texture")
 
 
@@ -1041,28 +1056,30 @@ def test_split_by_a_float_expression():
         s[C].split(C.op.axis[0], factor=n * 0.5)
 
 
-def test_split_by_a_free_var():
+def test_lower_split_by_a_free_var_missing_from_the_arguments():
     n, t = oc.var("n"), oc.var("tile")
     A = oc.placeholder((n,), name="A")
     C = oc.compute((n,), lambda i: A[i] * 2.0, name="C")
     s = oc.create_schedule(C)
-    with unchanged(s), raises("split", "C", "i", "factor tile uses tile, which is not a size var "
-                              "of the computation's tensors; a symbolic factor must be computable "
-                              "from the argument shapes"):
-        s[C].split(C.op.axis[0], factor=t)
+    s[C].split(C.op.axis[0], factor=t)
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "lower: a split factor uses tile, which is neither a size var of the arguments' "
+            "shapes nor a scalar argument; add it to the argument list (oc.build(s, [..., "
+            "tile]))")):
+        oc.lower(s, [A, C])
 
 
-def test_trace_split_factor_names_an_unknown_var():
+def test_lower_replayed_free_factor_var_missing_from_the_arguments():
     n = oc.var("n")
     A = oc.placeholder((n,), name="A")
     C = oc.compute((n,), lambda i: A[i] * 2.0, name="C")
     s = oc.create_schedule(C)
     trace = oc.Trace.from_json('[{"primitive": "split", "stage": "C", "args": '
                                '{"axis": "i", "factor": {"var": "m"}}}]')
-    with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
-            "trace: the split factor names 'm', which is not a size var of the schedule's "
-            "computation")):
-        trace.apply(s)
+    trace.apply(s)                         # m: a free factor var, a scalar argument
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "lower: a split factor uses m, which is neither a size var")):
+        oc.lower(s, [A, C])
 
 
 def test_trace_cannot_record_a_split_factor_with_a_select():
@@ -1100,14 +1117,23 @@ def test_create_group_include_inputs_not_a_bool():
         s.create_group(x2, x, include_inputs="yes")
 
 
+def test_group_compute_at_an_inlined_stage():
+    x, x1, x2, y = group_chain()
+    s = oc.create_schedule(y)
+    s[x2].compute_inline()
+    g = s.create_group(outputs=x1, inputs=x)
+    with unchanged(s), raises("compute_at", "x1", "j", "target stage x2 is inlined"):
+        g.compute_at(s[x2], x2.op.axis[1])
+
+
 def test_create_group_overlapping_another():
     x, x1, x2, y = group_chain()
     s = oc.create_schedule(y)
-    s.create_group(x2, x1)
+    s.create_group(x2, x)                  # {x1, x2}
     with unchanged(s), pytest.raises(oc.ScheduleError, match=re.escape(
-            "create_group: stage x2 already belongs to group group0; a stage is in one group "
-            "at most")):
-        s.create_group(x2, x)
+            "create_group: stage x2 belongs to group group0, which the new group would only "
+            "partly hold; groups nest but cannot overlap")):
+        s.create_group(y, x1)              # {x2, y}: cuts group0
 
 
 def test_create_group_input_not_on_the_way():
@@ -1186,3 +1212,18 @@ def test_compute_inline_of_an_rfactor_over_a_whole_axis():
     CF = s.rfactor(C, k, factor_axis=0)
     with unchanged(s), raises("compute_inline", "C.rf", "-", "cannot inline a reduction"):
         s[CF].compute_inline()
+
+
+def test_compute_at_a_reduction_loop_of_a_reduction_whose_init_reads_it():
+    A = oc.placeholder((5, 16), name="A")
+    k = oc.reduce_axis((1, 16), "k")
+    C = oc.compute((5,), lambda i: oc.max(A[i, k], axis=k, init=A[i, 0]), name="C")
+    s = oc.create_schedule(C)
+    ko, ki = s[C].split(k, factor=2)
+    AS = s.cache_read(A, "shared", [C])
+    s[AS].compute_at(s[C], ko)
+    with pytest.raises(oc.ScheduleError, match=re.escape(
+            "compute_at: stage A.shared, axis k.outer: the init= of C's reduction reads "
+            "A.shared before the reduction loops run, where A.shared is not computed yet; "
+            "compute it at a loop of C outside the reduction loops")):
+        oc.lower(s, [A, C])

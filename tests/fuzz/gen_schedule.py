@@ -90,7 +90,7 @@ def elementwise(rng, dtype):
 
 
 def reduction(rng, dtype):
-    """sum/max/min/prod over one or two axes, maybe where=, maybe a shifted range."""
+    """sum/max/min/prod over one or two axes, maybe where= or init=, maybe a shifted range."""
     comb = str(rng.choice(["sum", "max", "min"] + (["prod"] if dtype != "int32" else [])))
     n, k1 = _shape(rng, 2)
     two = rng.random() < 0.3 and n * k1 * 7 <= MAX_ELEMS
@@ -102,8 +102,9 @@ def reduction(rng, dtype):
     if two:
         lines.append(f"q = oc.reduce_axis({k2}, 'q')")
     src = str(rng.choice([read, f"{read} * {read}", f"{read} + 1"]))
+    start = "A[i, 0, 0]" if two else "A[i, 0]"
     where = str(rng.choice(["", "", ", where=k <= i", ", where=(i + k) % 3 != 0",
-                            f", where={read} > 0"]))
+                            f", where={read} > 0", f", init={start}"]))
     axes = "[k, q]" if two else "k"
     lines.append(_cmp("C", (n,), ["i"], f"oc.{comb}({src}, axis={axes}{where})"))
     return Computation("\n".join(lines), ["A", "C"], ["C"], "reduction", dtype)
@@ -488,7 +489,8 @@ class ScheduleGen:
 
     def _cache_write(self):
         s = self.ns["s"]
-        ok = [st for st in self._stages() if not st.relations and not st.annotations and
+        # after split/fuse/reorder too: the cache is laid out like the loops (relayout)
+        ok = [st for st in self._stages() if not st.annotations and
               st.attach_type == "root" and not any(o.attach_stage is st for o in s.stages)]
         st = self._pick(ok)
         if st is None:

@@ -351,7 +351,7 @@ class TeInterpreter:
     def _compute(self, op):
         from opcomp.ir import expr as E
         shape = tuple(int(iv.extent.value) for iv in op.axis)
-        body = op.body
+        body = op.bodies[0]
         axes = list(op.axis) + (list(body.axes) if isinstance(body, E.Reduce) else [])
         env = {}
         for k, iv in enumerate(axes):
@@ -374,8 +374,15 @@ class TeInterpreter:
             ident = reduce_identity(red.combiner, dtype).value
             src = np.where(self.expr(red.condition, env), src, ident)
         axes = tuple(range(ndata, len(full)))
-        return {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}[red.combiner](
+        out = {"sum": np.sum, "prod": np.prod, "max": np.max, "min": np.min}[red.combiner](
             src, axis=axes)
+        if red.init is None:
+            return out
+        # init= replaces the identity: combined once with the reduction over the axes
+        init = np.broadcast_to(np.asarray(self.expr(red.init, env), _host_dtype(dtype)), full)
+        init = init[(slice(None),) * ndata + (0,) * len(axes)]
+        return {"sum": np.add, "prod": np.multiply, "max": np.maximum,
+                "min": np.minimum}[red.combiner](init, out)
 
     def expr(self, e, env):
         fn = getattr(self, "_" + type(e).__name__, None)
