@@ -8,6 +8,8 @@ Workloads: the templates of schedules/gpu/ at their default configuration,
 through the op entry points (schedules.get(op)(..., target="cuda -arch=...")):
 
     matmul        2048^3 float32           against torch.matmul (cuBLAS)
+    matmul_fp16   4096^3 float16 in, float32 out, on the tensor cores (WMMA)
+                                           against torch.matmul in float16 (cuBLAS)
     batch_matmul  16 x 512 x 512 x 512     against torch.bmm (cuBLAS)
     conv2d        1x64x56x56, 64 3x3, pad 1  against F.conv2d (cuDNN)
     softmax       4096 x 1024              against torch.softmax
@@ -21,7 +23,8 @@ as a user calling the module sees it.  Printed per workload: each kernel's
 ptxas report, opcomp's and PyTorch's rate, the ratio (opcomp / PyTorch: above
 1 is faster) and opcomp's fraction of the roofline: min(peak FLOP/s, intensity
 x bandwidth) for the device's peak and bandwidth (--peak-tflops,
---bandwidth-gbs; H100/H200 SXM fp32 defaults).
+--bandwidth-gbs; H100/H200 SXM fp32 defaults; the float16 row's peak is the
+tensor cores', --peak-fp16-tflops).
 """
 from __future__ import annotations
 
@@ -37,14 +40,17 @@ from tests.cuda.templates import batch_ref, conv_ref, layer_norm_ref, softmax_re
 
 from .common import summary, time_calls
 
-def _bytes(*shapes) -> float:
-    return 4.0 * sum(int(np.prod(s)) for s in shapes)
+def _bytes(*shapes, itemsize=4) -> float:
+    return float(itemsize) * sum(int(np.prod(s)) for s in shapes)
 
 
 # name: (op, sizes, options, flop, bytes moved, small sizes for --check, reference)
 WORKLOADS = {
     "matmul": ("matmul", (2048, 2048, 2048), {}, 2.0 * 2048 ** 3, _bytes(*[(2048, 2048)] * 3),
                (37, 29, 13), lambda a, b: a.astype(np.float64) @ b),
+    "matmul_fp16": ("matmul", (4096, 4096, 4096), {"dtype": "float16"}, 2.0 * 4096 ** 3,
+                    _bytes(*[(4096, 4096)] * 2, itemsize=2) + _bytes((4096, 4096)),
+                    (37, 29, 13), lambda a, b: a.astype(np.float64) @ b.astype(np.float64)),
     "batch_matmul": ("batch_matmul", (16, 512, 512, 512), {}, 2.0 * 16 * 512 ** 3,
                      _bytes(*[(16, 512, 512)] * 3), (2, 19, 7, 11), batch_ref(False, False)),
     "conv2d": ("conv2d", (1, 64, 56, 56, 64, 3, 3), {"padding": 1},
@@ -83,6 +89,7 @@ def torch_side(name, xs):
     import torch
     import torch.nn.functional as F
     calls = {"matmul": lambda: torch.matmul(xs[0], xs[1]),
+             "matmul_fp16": lambda: torch.matmul(xs[0], xs[1]),      # float16 tensors
              "batch_matmul": lambda: torch.bmm(xs[0], xs[1]),
              "conv2d": lambda: F.conv2d(xs[0], xs[1], padding=1),
              "softmax": lambda: torch.softmax(xs[0], dim=1),
@@ -109,7 +116,11 @@ def roofline(flop, nbytes, peak_tflops, bandwidth_gbs) -> float:
     return max(flop / (peak_tflops * 1e12), nbytes / (bandwidth_gbs * 1e9))
 
 
-def time_on_gpu(target: str, peak_tflops: float, bandwidth_gbs: float) -> int:
+TENSOR_CORE_ROWS = ("matmul_fp16",)      # timed against the tensor cores' peak
+
+
+def time_on_gpu(target: str, peak_tflops: float, bandwidth_gbs: float,
+                peak_fp16_tflops: float = 989.0) -> int:
     from codegen.cuda_driver import DeviceBuffer, gpu_available
     if not gpu_available():
         print("no CUDA device: nothing to time (python -m bench.gpu --check runs the "
@@ -125,13 +136,14 @@ def time_on_gpu(target: str, peak_tflops: float, bandwidth_gbs: float) -> int:
             print(f"  {kernel}: {res['registers']} registers, spills {res['spill_stores']}/"
                   f"{res['spill_loads']} B, shared {res['shared_bytes']} B")
         ins = K.random_inputs(args[:-1], rng)
-        out = np.zeros(K.shape_of(args[-1]), np.float32)
+        out = np.zeros(K.shape_of(args[-1]), args[-1].dtype)
         dev = [DeviceBuffer.of(x) for x in ins + [out]]
         ptrs = [d.ptr for d in dev]
         fn = mod.kernel.fn
         assert fn(*ptrs) == 0
         med, spread = summary(time_calls(lambda: fn(*ptrs)))
-        best = roofline(flop, nbytes, peak_tflops, bandwidth_gbs)
+        peak = peak_fp16_tflops if name in TENSOR_CORE_ROWS else peak_tflops
+        best = roofline(flop, nbytes, peak, bandwidth_gbs)
         line = (f"{name:13s} opcomp {flop / med / 1e9:9.1f} GFLOP/s {nbytes / med / 1e9:7.1f} "
                 f"GB/s (spread {spread:.0%}), roofline {best / med:.0%}")
         if with_torch:
@@ -149,10 +161,12 @@ def main(argv=None) -> int:
     p.add_argument("--target", default="cuda -arch=sm_90")
     p.add_argument("--peak-tflops", type=float, default=67.0, help="fp32 peak (H100/H200 SXM)")
     p.add_argument("--bandwidth-gbs", type=float, default=4800.0, help="HBM bandwidth (H200)")
+    p.add_argument("--peak-fp16-tflops", type=float, default=989.0,
+                   help="dense float16 tensor-core peak (H100/H200 SXM)")
     a = p.parse_args(argv)
     if a.check:
         return check_on_emulator(a.target)
-    return time_on_gpu(a.target, a.peak_tflops, a.bandwidth_gbs)
+    return time_on_gpu(a.target, a.peak_tflops, a.bandwidth_gbs, a.peak_fp16_tflops)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,12 @@ switched only at ``__syncthreads()`` and warp operations, in thread order:
   value its source lane offered;
 - ``atomicAdd`` and friends are plain updates (fibers never interleave
   within one).
+- ``half`` is the host compiler's ``_Float16`` (IEEE binary16, every
+  operation rounded to it, as NumPy's float16);
+- ``nvcuda::wmma`` (tensor cores, 16x16x16 tiles) is warp-collective like the
+  shuffles: each call waits for the warp, then every lane computes the whole
+  tile into its own fragment (half inputs multiplied exactly in float,
+  accumulated in float).
 
 Because threads switch only at barriers, a missing barrier is deterministic:
 thread 0 runs ahead and reads a tile the others have not loaded (NaN), or
@@ -121,6 +127,21 @@ OPCOMP_UINT_OPS(uint64_t)
 OPCOMP_FLOAT_OPS(float, fmodf, floorf, copysignf, sqrtf, expf, powf)
 OPCOMP_FLOAT_OPS(double, fmod, floor, copysign, sqrt, exp, pow)
 
+// float16 (the printer defines OPCOMP_HALF when a kernel uses it): CUDA's __half
+// on the device, the emulator's CPU half type on the host.  Arithmetic rounds to
+// half after each operation, as NumPy's float16 does; math goes through float.
+#ifdef OPCOMP_HALF
+#ifndef OPCOMP_EMULATED
+#include <cuda_fp16.h>
+#endif
+OPCOMP_DEVICE half opcomp_fmin(half a, half b) { return (a < b || a != a) ? a : b; }
+OPCOMP_DEVICE half opcomp_fmax(half a, half b) { return (a > b || a != a) ? a : b; }
+#endif
+// Tensor cores (OPCOMP_WMMA: the kernel calls nvcuda::wmma; the emulator has its own).
+#if defined(OPCOMP_WMMA) && !defined(OPCOMP_EMULATED)
+#include <mma.h>
+#endif
+
 #ifndef __CUDA_ARCH__
 // The host part: the launcher computes each kernel's grid from the sizes and
 // launches it through hooks the loader sets (the CUDA driver on a GPU), or,
@@ -212,6 +233,11 @@ OPCOMP_VECTOR2(double, double2, 16)
 OPCOMP_VECTOR2(int, int2, 8)
 OPCOMP_VECTOR4(int, int4)
 OPCOMP_VECTOR2(long long, longlong2, 16)
+OPCOMP_VECTOR2(unsigned, uint2, 8)      // float16 copies move 4 or 8 halves as raw bits
+OPCOMP_VECTOR4(unsigned, uint4)
+#ifdef __FLT16_MAX__                    // the host compiler has _Float16 (g++ 12+, clang 15+)
+typedef _Float16 half;                  // IEEE binary16, each operation rounded to it
+#endif                                  // (without it only float16 kernels fail to compile)
 #ifndef OPCOMP_EMU_MAX_SHARED
 #define OPCOMP_EMU_MAX_SHARED 232448
 #endif
@@ -415,6 +441,78 @@ template <typename T> static T atomicAdd(T* p, T v) { T old = *p; *p = old + v; 
 template <typename T> static T atomicMax(T* p, T v) { T old = *p; if (v > old) *p = v; return old; }
 template <typename T> static T atomicMin(T* p, T v) { T old = *p; if (v < old) *p = v; return old; }
 static inline float __int_as_float(int v) { float f; memcpy(&f, &v, 4); return f; }
+
+// Tensor cores: nvcuda::wmma for 16x16x16 tiles (half inputs, float accumulator).
+// Every call is warp-collective: it waits until the warp's 32 lanes arrive (as a
+// shuffle does), then each lane computes the whole tile into its own fragment, so
+// every lane sees the full fragment.  mma_sync multiplies the half inputs exactly
+// in float and accumulates in float, k ascending.
+namespace nvcuda {
+namespace wmma {
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+template <typename Use, int M, int N, int K> struct dims;
+template <int M, int N, int K> struct dims<matrix_a, M, N, K> { enum { rows = M, cols = K }; };
+template <int M, int N, int K> struct dims<matrix_b, M, N, K> { enum { rows = K, cols = N }; };
+template <int M, int N, int K> struct dims<accumulator, M, N, K> { enum { rows = M, cols = N }; };
+template <typename L> struct is_col_major { enum { value = 0 }; };
+template <> struct is_col_major<col_major> { enum { value = 1 }; };
+template <typename Use, int M, int N, int K, typename T, typename Layout = void>
+struct fragment {
+  enum { rows = dims<Use, M, N, K>::rows, cols = dims<Use, M, N, K>::cols };
+  static const int num_elements = rows * cols;
+  T x[rows * cols];           // the logical tile, row-major (every lane holds all of it)
+};
+static inline void warp_collective() { __syncwarp(); }
+template <typename Use, int M, int N, int K, typename T, typename L>
+static void load_matrix_sync(fragment<Use, M, N, K, T, L>& f, const T* p, unsigned ldm) {
+  warp_collective();
+  typedef fragment<Use, M, N, K, T, L> F;
+  for (int r = 0; r < F::rows; ++r)
+    for (int c = 0; c < F::cols; ++c)
+      f.x[r * F::cols + c] = is_col_major<L>::value ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c];
+}
+template <int M, int N, int K, typename T>
+static void load_matrix_sync(fragment<accumulator, M, N, K, T>& f, const T* p, unsigned ldm,
+                             layout_t layout) {
+  warp_collective();
+  for (int r = 0; r < M; ++r)
+    for (int c = 0; c < N; ++c)
+      f.x[r * N + c] = layout == mem_col_major ? p[(size_t)c * ldm + r] : p[(size_t)r * ldm + c];
+}
+template <int M, int N, int K, typename T>
+static void store_matrix_sync(T* p, const fragment<accumulator, M, N, K, T>& f, unsigned ldm,
+                              layout_t layout) {
+  warp_collective();
+  for (int r = 0; r < M; ++r)
+    for (int c = 0; c < N; ++c)
+      p[layout == mem_col_major ? (size_t)c * ldm + r : (size_t)r * ldm + c] = f.x[r * N + c];
+}
+template <typename Use, int M, int N, int K, typename T, typename L, typename V>
+static void fill_fragment(fragment<Use, M, N, K, T, L>& f, V v) {
+  warp_collective();
+  for (int e = 0; e < fragment<Use, M, N, K, T, L>::num_elements; ++e) f.x[e] = (T)v;
+}
+template <int M, int N, int K, typename TA, typename LA, typename TB, typename LB, typename TC>
+static void mma_sync(fragment<accumulator, M, N, K, TC>& d, const fragment<matrix_a, M, N, K, TA, LA>& a,
+                     const fragment<matrix_b, M, N, K, TB, LB>& b,
+                     const fragment<accumulator, M, N, K, TC>& c) {
+  warp_collective();
+  TC out[M * N];
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      TC acc = c.x[i * N + j];
+      for (int k = 0; k < K; ++k) acc += (TC)a.x[i * K + k] * (TC)b.x[k * N + j];
+      out[i * N + j] = acc;
+    }
+  memcpy(d.x, out, sizeof(out));
+}
+}  // namespace wmma
+}  // namespace nvcuda
 
 // A failed assertion inside a kernel: the launch stops and returns code k.
 #define OPCOMP_FAIL(k) do { opcomp_emu::g_block->error = (k);                          \

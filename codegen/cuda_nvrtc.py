@@ -100,6 +100,24 @@ def _load(path: str):
     return ctypes.CDLL(path)
 
 
+@lru_cache(maxsize=None)
+def toolkit_include_dirs() -> tuple:
+    """The CUDA headers' directories (cuda_fp16.h, mma.h) that NVRTC does not carry
+    itself: $CUDA_HOME/include, the nvcc toolkit's, the nvidia wheels'."""
+    homes = [os.environ.get("CUDA_HOME", ""), os.environ.get("CUDA_PATH", "")]
+    from .cuda_compile import nvcc_path
+    nvcc = nvcc_path()
+    if nvcc:
+        homes.append(str(Path(os.path.realpath(nvcc)).parent.parent))
+    homes += ["/usr/local/cuda"] + sorted(glob.glob("/usr/local/cuda-*"), reverse=True)
+    dirs = [os.path.join(h, "include") for h in filter(None, homes)]
+    for base in site.getsitepackages() + [site.getusersitepackages()] + sys.path:
+        dirs += sorted(glob.glob(os.path.join(base, "nvidia", "cu*", "include")))
+        dirs += sorted(glob.glob(os.path.join(base, "nvidia", "cuda_runtime", "include")))
+    found = [os.path.realpath(d) for d in dirs if os.path.isfile(os.path.join(d, "cuda_fp16.h"))]
+    return tuple(dict.fromkeys(found))
+
+
 def compile_ptx(source: str, arch: str, headers: dict = None) -> str:
     """PTX for `arch` ("sm_90": PTX for compute_90) from CUDA C; headers: {name: text}
     that the source #includes."""
@@ -116,6 +134,7 @@ def compile_ptx(source: str, arch: str, headers: dict = None) -> str:
                                        len(headers), texts, names), None, "create")
     try:
         opts = [f"--gpu-architecture=compute_{arch.split('_')[1]}".encode(), b"-std=c++17"]
+        opts += [f"-I{d}".encode() for d in toolkit_include_dirs()]   # cuda_fp16.h, mma.h
         arr = (ctypes.c_char_p * len(opts))(*opts)
         _check(lib, lib.nvrtcCompileProgram(prog, len(opts), arr), prog, "compile")
         size = ctypes.c_size_t()

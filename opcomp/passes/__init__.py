@@ -24,6 +24,7 @@ from .gpu_reduce import tree_reductions
 from .gpu_storage import hoist_allocations, pad_register_loops
 from .gpu_sync import insert_barriers
 from .gpu_vector import vectorize_gpu
+from .gpu_wmma import index_fragments
 from .partition import partition_loops
 from .vectorize import vectorize_loops
 from .verify import verify
@@ -65,6 +66,7 @@ TAILS = {
         ("insert_barriers", insert_barriers),
         ("flatten_storage", flatten_storage),
         ("vectorize_gpu", vectorize_gpu),
+        ("index_fragments", index_fragments),
     ),
 }
 FLATTENED_AFTER = "flatten_storage"

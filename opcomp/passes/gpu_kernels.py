@@ -22,7 +22,8 @@ of that tag: it is guarded to run on index 0 only.  A stage left at the
 default scope inside a kernel gets the scope TVM infers (gpu_relax.py).
 
 Checked here, as ScheduleError naming the stage and the axis (the limits come
-from the Target): a stage at root with no loop bound to a thread axis; loops
+from the Target): a stage at root with no loop bound to a thread axis; WMMA calls not made by
+whole warps (gpu_wmma.py); loops
 bound to one tag with different extents in one kernel; a thread extent that
 is not a constant; more threads per block than the target allows; more blocks
 in y or z than CUDA's 65535; a local stage whose loop rebinds a thread axis
@@ -39,6 +40,7 @@ from ..arith.simplify import simplify
 from ..ir.visit import Mutator, walk
 from ..schedule.stage import ScheduleError
 from ..target import Target
+from .gpu_wmma import check_warp_uniform
 
 LAUNCH_ORDER = ("blockIdx.z", "blockIdx.y", "blockIdx.x",
                 "threadIdx.z", "threadIdx.y", "threadIdx.x")
@@ -133,6 +135,7 @@ def _unbound(s, target):
 
 def _make_kernel(root: T.For, target) -> T.Stmt:
     extents = _thread_extents(root, target)
+    check_warp_uniform(root, extents)
     launch = {tag: E.Var(tag, "int32") for tag in extents}
     body = _Unify(launch, extents).visit(root)
     for tag in reversed([t for t in LAUNCH_ORDER if t in extents]):
@@ -194,6 +197,15 @@ def _check_threads_per_block(seen: dict, target) -> None:
                             f"{target.max_threads_per_block} on {target.brief}")
 
 
+def _not_fragment(buf) -> None:
+    """Only WMMA calls touch a fragment buffer (passes/gpu_wmma.py)."""
+    if buf.scope.startswith("wmma."):
+        raise ScheduleError(f"tensorize: stage {buf.name}, axis -: its buffer is in scope "
+                            f"{buf.scope!r}, which only WMMA intrinsics read and write; "
+                            "tensorize the stage with one (schedules.gpu.wmma), or give it "
+                            "the local scope")
+
+
 class _Unify(Mutator):
     """Thread loops -> their launch index; default-scope buffers get local/shared;
     redundant shared/global stores are guarded to index 0 (see the module docstring)."""
@@ -251,10 +263,15 @@ class _Unify(Mutator):
         return extent if hi is None else E.const(max(hi, 1), extent.dtype)
 
     def visit_Load(self, e):
+        _not_fragment(e.buffer)
         return E.Load(self.buffers.get(e.buffer, e.buffer),
                       tuple(self.visit(i) for i in e.indices), e.dtype)
 
+    def visit_AddressOf(self, e):
+        return E.AddressOf(self.buffers.get(e.buffer, e.buffer), self.visit(e.offset))
+
     def visit_Store(self, s):
+        _not_fragment(s.buffer)
         buf = self.buffers.get(s.buffer, s.buffer)
         store = T.Store(buf, tuple(self.visit(i) for i in s.indices), self.visit(s.value))
         missing = [t for t in self.launch if t not in self.enclosing

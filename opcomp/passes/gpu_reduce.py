@@ -28,6 +28,9 @@ a thread-dependent condition), whose body accumulates one shared element per
 iteration into one target (add, mul, min, max), and whose partials nothing
 else reads (the tree overwrites them).  The combination order changes, as
 rfactor's reassociation already does: within rounding of the serial sum.
+The store may also sit under an output tail (`if row < n:` around the
+thread-zero test, a cross-thread reduction's odd size, schedule/cross_thread.py):
+the tree then runs for every thread and only the final store keeps the tail.
 """
 from __future__ import annotations
 
@@ -110,6 +113,8 @@ class _Uniform:
         steps, active = _shared_steps(m, count, WARP if warps else 1)
         if warps:
             total, tail = self.warp_steps(m, active)
+            if m.guard is None:
+                return T.seq(*steps, *_broadcast(m, total, tail))
             return T.seq(*steps, T.IfThenElse(m.tvar < WARP, T.seq(*tail, _final(m, total))))
         return T.seq(*steps, _final(m, E.Load(m.rf, _elem(m, 0), m.rf.dtype)))
 
@@ -152,7 +157,8 @@ class _Uniform:
         for tag in ("threadIdx.x", "threadIdx.y", "threadIdx.z"):
             lp = self.threads.get(tag)
             if lp is not None and E.same(lp.extent, loop.extent) and \
-                    not any(lp.var in free_vars(e) for e in others):
+                    not any(lp.var in free_vars(e) for e in others) and \
+                    _tail_guard_ok(guard, self.tvars, lp.var, v):
                 return _Match(store, guard, val.op, val.b.buffer, val.b.indices, pos, offset,
                               lp.var)
         return None
@@ -190,7 +196,46 @@ def _guarded_store(body, tvars):
     if isinstance(body, T.IfThenElse) and body.else_case is None and \
             isinstance(body.then_case, T.Store) and _is_thread_zero(body.cond, tvars):
         return body.cond, body.then_case
-    return None, None
+    return _nested_guard_store(body, tvars)
+
+
+def _nested_guard_store(body, tvars):
+    """(guard, store) for a store under nested ifs (no else) of which one tests
+    `threadIdx.* == 0` (the others, e.g. an output tail `row < n`, are checked
+    against the partials' thread in _tail_guard_ok), else (None, None)."""
+    conds = []
+    while isinstance(body, T.IfThenElse) and body.else_case is None:
+        conds.append(body.cond)
+        body = body.then_case
+    if not isinstance(body, T.Store) or not any(_is_thread_zero(c, tvars) for c in conds):
+        return None, None
+    guard = conds[0]
+    for c in conds[1:]:
+        guard = E.logical_and(guard, c)
+    return guard, body
+
+
+def _conjuncts(cond) -> list:
+    if isinstance(cond, E.Binary) and cond.op == "and":
+        return _conjuncts(cond.a) + _conjuncts(cond.b)
+    return [cond]
+
+
+def _tail_guard_ok(guard, tvars, tvar, v) -> bool:
+    """A guard of thread-zero tests only is the original form.  One mixing in other
+    conditions (an output tail) keeps the single write when it tests tvar == 0 and
+    the rest reads no memory, neither tvar nor the loop var: the tree then runs for
+    every thread and only the final store is guarded."""
+    parts = [] if guard is None else _conjuncts(guard)
+    if all(_is_thread_zero(c, tvars) for c in parts):
+        return True
+    if not any(_is_thread_zero(c, {tvar}) for c in parts):
+        return False
+    others = [c for c in parts if not _is_thread_zero(c, tvars)]
+    loads = []
+    for c in others:
+        walk(c, lambda n: loads.append(n) if isinstance(n, E.Load) else None)
+    return not loads and not any({tvar, v} & set(free_vars(c)) for c in others)
 
 
 def _is_thread_zero(cond, tvars) -> bool:
@@ -232,6 +277,21 @@ def _shared_steps(m: _Match, count: int, stop: int) -> tuple:
         live //= 2
         steps.append(step(live, live))
     return steps, live
+
+
+def _broadcast(m: _Match, total, tail) -> list:
+    """Every thread stores (a thread-local result: no thread-zero guard), so every
+    thread needs the total, not only lane 0 of the shuffles: lane 0 puts it back in
+    the first partial and all threads combine that (the barrier pass separates them).
+
+        if threadIdx.x < 32:
+          <warp steps>; if threadIdx.x == 0: S.rf[0] = S.rf.warp[0]
+        S[0] = S[0] + S.rf[0]
+    """
+    first = _elem(m, 0)
+    publish = T.IfThenElse(E.compare("eq", m.tvar, 0), T.Store(m.rf, first, total))
+    return [T.IfThenElse(m.tvar < WARP, T.seq(*tail, publish)),
+            _final(m, E.Load(m.rf, first, m.rf.dtype))]
 
 
 def _final(m: _Match, total) -> T.Stmt:

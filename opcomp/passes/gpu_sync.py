@@ -29,6 +29,7 @@ a per-thread partial), names an element only its thread touches, so the same
 index read after written needs no barrier.  Otherwise a barrier may be placed
 where the threads touch disjoint elements, which costs time but is never wrong.
 Barriers already in the kernel (a cross-thread reduction's) count as such.
+A WMMA call (gpu_wmma.py) reads or writes its memory operand's whole tile.
 
 A double-buffered tile (schedule/storage.py) is one buffer of two copies,
 indexed ``rest + (p % 2) * size`` with rest provably in [0, size): accesses
@@ -52,6 +53,7 @@ from ..arith.interval import prove
 from ..arith.simplify import simplify_expr
 from ..ir.visit import field_names, free_vars, substitute, walk
 from .gpu_kernels import launch_nest, map_kernels, rebuild_nest
+from .gpu_wmma import is_wmma_call, memory_operands
 
 
 def insert_barriers(func: T.PrimFunc) -> T.PrimFunc:
@@ -194,6 +196,10 @@ class _Accesses:
                 reads.add((n.buffer, self.key(n.buffer, n.indices, ranges)))
             elif isinstance(n, T.Store) and n.buffer.scope == "shared":
                 writes.add((n.buffer, self.key(n.buffer, n.indices, ranges)))
+            elif is_wmma_call(n):      # a warp's tile: never private to one thread
+                tile_reads, tile_writes = memory_operands(n)
+                reads.update((b, None) for b, _ in tile_reads if b.scope == "shared")
+                writes.update((b, None) for b, _ in tile_writes if b.scope == "shared")
             for name in field_names(n):
                 value = getattr(n, name)
                 for child in (value if isinstance(value, tuple) else (value,)):

@@ -11,7 +11,8 @@ or does not depend on v (a fill); every base is provably a multiple of the
 lane count; the buffers are global (the host launcher checks that the array is
 16-byte aligned and refuses it otherwise) or shared (the arena aligns every
 buffer to 16 bytes), never local.  Anything else stays a loop (the printer
-unrolls it): slower, never wrong.  Runs after flatten_storage (one index per
+unrolls it): slower, never wrong.  float16 copies of 8 or 4 halves move as uint4/uint2
+bits (fills of float16 stay loops).  Runs after flatten_storage (one index per
 access).
 """
 from __future__ import annotations
@@ -54,7 +55,7 @@ def _vector_store(loop: T.For, body):
         return None
     lanes, elem = loop.extent.value, body.buffer.dtype
     if lanes * dt.itemsize(elem) not in VECTOR_BYTES or dt.is_bool(elem) or \
-            dt.itemsize(elem) < 4:
+            dt.itemsize(elem) < 4 and elem != "float16":
         return None
     v = loop.var
     store_base = _aligned_base(body.buffer, body.indices, v, lanes)
@@ -69,7 +70,8 @@ def _vector_store(loop: T.For, body):
         ramp = E.Ramp(load_base, E.const(1, load_base.dtype), lanes,
                       dt.with_lanes(load_base.dtype, lanes))
         vec_value = E.Load(value.buffer, (ramp,), vec_type)
-    elif v not in free_vars(value) and dt.element(value.dtype) == elem:
+    elif v not in free_vars(value) and dt.element(value.dtype) == elem and elem != "float16":
+        # (a half copy moves raw bits as uint4/uint2: no half vector type to fill)
         vec_value = E.Broadcast(value, lanes, vec_type)
     else:
         return None

@@ -16,13 +16,20 @@ a schedule changed after tensorize (an inline that changes the body, a
 compute_at that adds a tail) is checked again.  This runs inside lowering
 (lower.build_stage), before the IR passes: its output is ordinary loop IR
 with Evaluate(call) statements.
+
+An intrinsic whose calls are WMMA calls (passes/gpu_wmma.py) is the one kind
+allowed on a CUDA target (and only there): its fragment operands get tile
+offsets, and every operand's scope is checked against its role.
 """
 from __future__ import annotations
 
 from ..extern import bind_buffers, block_view
+from ..ir import expr as E
 from ..ir import tir as T
 from ..ir.visit import free_vars
 from ..schedule.tensorize import match_region
+from .gpu_wmma import (TILE, check_operands, check_target, fragment_offset, is_fragment,
+                       is_wmma_intrinsic)
 
 
 def build_tensorized(st, ctx, nest, guarded) -> T.Stmt:
@@ -30,7 +37,10 @@ def build_tensorized(st, ctx, nest, guarded) -> T.Stmt:
     guarded are lower.py's loop and guard builders (passed in: passes never
     import lower)."""
     iv, intrin = st.tensorized
-    if ctx.target is not None and ctx.target.is_gpu:
+    wmma = is_wmma_intrinsic(intrin)
+    if wmma:
+        check_target(st, iv, intrin, ctx.target)
+    elif ctx.target is not None and ctx.target.is_gpu:
         raise st._error("tensorize", iv, f"intrinsic {intrin.name} is a CPU call; the target "
                         f"is {ctx.target}")
     b = ctx.bounds[st]
@@ -46,6 +56,8 @@ def build_tensorized(st, ctx, nest, guarded) -> T.Stmt:
     if not m.outer_reduce:
         call = bind_buffers(intrin.body, bindings, where) if intrin.body is not None else \
             T.seq(reset, bind_buffers(intrin.update, bindings, where))
+        if wmma:
+            check_operands(st, iv, call)
         return nest(leaves[:pos], guarded(outer_guards, call), st, ctx)
     first_red = leaves.index(m.outer_reduce[0])
     reduce_vars = {x.var for x in m.outer_reduce}
@@ -53,6 +65,8 @@ def build_tensorized(st, ctx, nest, guarded) -> T.Stmt:
     data_mid = [x for x in leaves[first_red:pos] if x.kind == "data"]
     init = nest(data_mid, guarded(init_guards, reset), st, ctx, attach=False)
     update = bind_buffers(intrin.update, bindings, where)
+    if wmma:
+        check_operands(st, iv, T.seq(reset, update) if reset is not None else update)
     update = nest(leaves[first_red:pos], guarded(outer_guards, update), st, ctx)
     return nest(leaves[:first_red], T.seq(init, update), st, ctx)
 
@@ -63,9 +77,21 @@ def _bindings(st, ctx, intrin, m) -> list:
     by_intrin = {v: k for k, v in m.tensor_of.items()}
     for t, decl in zip(intrin.inputs, intrin.in_buffers):
         mine = by_intrin[t]
-        out.append((decl,) + block_view(ctx, mine, m.start[mine]))
-    out.append((intrin.out_buffer,) + block_view(ctx, st.op.output(0), m.out_start))
+        out.append((decl,) + _view(ctx, mine, m.start[mine]))
+    out.append((intrin.out_buffer,) + _view(ctx, st.op.output(0), m.out_start))
     return out
+
+
+def _view(ctx, tensor, start) -> tuple:
+    """block_view, except that a WMMA fragment buffer is an array of 16x16 tiles
+    (passes/gpu_wmma.py): the block's offset is 256 * its tile's index."""
+    real, flat, strides = block_view(ctx, tensor, start)
+    if not is_fragment(real):
+        return real, flat, strides
+    rel = tuple(i - o for i, o in zip(start, ctx.offset(ctx.sch[tensor])))
+    tile_strides = tuple(E.const(TILE if k == len(rel) - 2 else 1)   # a tile is 16x16
+                         for k in range(len(rel)))
+    return real, fragment_offset(real.shape, rel), tile_strides
 
 
 __all__ = ["build_tensorized"]

@@ -12,13 +12,18 @@ thread, shared memory per block):
     gpu/layer_norm, gpu/rms_norm,                 reductions (rfactor + tree)
     gpu/reduce
     gpu/injective                  elementwise.py a thread per element
+    gpu/matmul_tensorcore          tensorcore.py  float16 on the tensor cores (WMMA
+                                                  intrinsics: wmma.py), float32 out
 """
 from .common import cuda_target
 from .conv import gpu_conv2d
 from .elementwise import gpu_entry, gpu_injective, schedule_elementwise
 from .gemm import gpu_batch_matmul, gpu_matmul
 from .rows import gpu_layer_norm, gpu_log_softmax, gpu_reduce, gpu_rms_norm, gpu_softmax
+from .tensorcore import gpu_matmul_tensorcore
+from .wmma import wmma_gemm, wmma_load_matrix, wmma_store_matrix
 
 __all__ = ["cuda_target", "gpu_conv2d", "gpu_entry", "gpu_injective", "schedule_elementwise",
            "gpu_batch_matmul", "gpu_matmul", "gpu_layer_norm", "gpu_log_softmax", "gpu_reduce",
-           "gpu_rms_norm", "gpu_softmax"]
+           "gpu_rms_norm", "gpu_softmax", "gpu_matmul_tensorcore", "wmma_gemm",
+           "wmma_load_matrix", "wmma_store_matrix"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .. import validate as v
 from .conv import gpu_conv2d
 from .gemm import gpu_batch_matmul, gpu_matmul
+from .tensorcore import gpu_matmul_tensorcore
 from .rows import REDUCERS, gpu_layer_norm, gpu_log_softmax, gpu_reduce, gpu_rms_norm, \
     gpu_softmax
 
@@ -27,9 +28,12 @@ def _sizes(op, **sizes) -> list:
 
 
 def matmul(M, N, K, dtype, target, **cpu_options):
-    """schedules.matmul on a CUDA target: (schedule, [A (M, K), B (K, N), C (M, N)])."""
+    """schedules.matmul on a CUDA target: (schedule, [A (M, K), B (K, N), C (M, N)]).
+    float16 runs on the tensor cores (tensorcore.py): A and B float16, C float32."""
     _no_cpu_options("matmul", **cpu_options)
     M, N, K = _sizes("matmul", M=M, N=N, K=K)
+    if v.dtype("matmul", dtype, v.FLOATS + ("float16",)) == "float16":
+        return gpu_matmul_tensorcore(M, N, K, "float16", target=target)  # every arch: sm_70+
     return gpu_matmul(M, N, K, v.dtype("matmul", dtype, v.FLOATS), target=target)
 
 

@@ -199,12 +199,14 @@ def shape_of(tensor, sizes=None) -> tuple:
 
 
 def random_inputs(args, rng, sizes=None) -> list:
-    """Non-zero float32 inputs of either sign, magnitudes in [0.5, 2)."""
+    """Non-zero float32 inputs of either sign, magnitudes in [0.5, 2) (float16 for a
+    float16 tensor)."""
     out = []
     for t in args:
         shape = shape_of(t, sizes)
         mag = rng.uniform(0.5, 2.0, shape)
-        out.append((mag * rng.choice([-1.0, 1.0], shape)).astype(np.float32))
+        dtype = np.float16 if t.dtype == "float16" else np.float32
+        out.append((mag * rng.choice([-1.0, 1.0], shape)).astype(dtype))
     return out
 
 
@@ -213,7 +215,7 @@ def check_against_numpy(mod, args, reference, rng, sizes=None) -> None:
     float64 reference within float32 rounding."""
     n_out = 1
     ins = random_inputs(args[:-n_out], rng, sizes)
-    out = np.full(shape_of(args[-1], sizes), np.nan, np.float32)
+    out = np.full(shape_of(args[-1], sizes), np.nan, args[-1].dtype)
     mod(*ins, out)
     ref = reference(*ins)
     scale = max(1.0, float(np.abs(ref).max()))

@@ -22,3 +22,13 @@ def test_a_workload_runs_on_the_emulator(rng):
     mod, args = bg.build("relu_add", small, "cuda -arch=sm_90", emulate=True)
     K.check_against_numpy(mod, args, reference, rng)
     assert set(bg.WORKLOADS) >= {"matmul", "conv2d", "softmax", "layer_norm", "sum"}
+
+
+def test_tensor_core_row_runs_on_the_emulator(rng):
+    from tests.cuda import kernels as K
+    _, _, options, _, _, small, reference = bg.WORKLOADS["matmul_fp16"]
+    assert options == {"dtype": "float16"}
+    mod, args = bg.build("matmul_fp16", small, "cuda -arch=sm_90", emulate=True)
+    assert [t.dtype for t in args] == ["float16", "float16", "float32"]
+    assert "nvcuda::wmma::mma_sync(" in mod.source("cuda")
+    K.check_against_numpy(mod, args, reference, rng)
