@@ -88,7 +88,7 @@ def analyze(outputs) -> list:
             if inp.op in users:
                 users[inp.op].append(t)
     return [StageInfo(t, stage_kind(t.op), tuple(users[t.op]), t.op in out_ops,
-                      _has(t.op.body, E.Select), _expensive(t.op.body))
+                      _has(t.op.bodies[0], E.Select), _expensive(t.op.bodies[0]))
             for t in reversed(tensors)]
 
 
@@ -98,7 +98,7 @@ def stage_kind(op) -> str:
         return "injective"
     spatial = {iv.var for iv in op.axis if not _is_one(iv.extent)}
     reads = []
-    walk(op.body, lambda n: reads.append(n) if isinstance(n, E.TensorRead) else None)
+    walk(op.bodies[0], lambda n: reads.append(n) if isinstance(n, E.TensorRead) else None)
     for read in reads:
         used = set()
         walk(read.indices, lambda n: used.add(n) if isinstance(n, E.Var) else None)
@@ -398,7 +398,7 @@ def _reads(op, positions) -> list:
     """(tensor, spatial positions its indices use, positions in its last index) per
     input the stage reads."""
     reads = []
-    walk(op.body, lambda n: reads.append(n) if isinstance(n, E.TensorRead) else None)
+    walk(op.bodies[0], lambda n: reads.append(n) if isinstance(n, E.TensorRead) else None)
     out = []
     for read in reads:
         uses = _positions(read.indices, positions)

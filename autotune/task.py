@@ -111,7 +111,7 @@ def estimate_flop(outputs) -> int:
         op = t.op
         if not isinstance(op, ComputeOp):
             continue
-        per = _float_ops(op.body)
+        per = _float_ops(op.bodies[0])
         iters = _const_prod([iv.extent for iv in op.axis + op.reduce_axis])
         total += per * iters
     return total

@@ -49,3 +49,18 @@ from .serialize import SerializeError, load_json, save_json  # noqa: F401
 from .op_attrs import tag_scope  # noqa: F401  (TVM: with oc.tag_scope(tag="gemm"))
 from .scan import ScanOp  # noqa: F401  (TVM: one op per scan, value_index per state)
 from .extern import DeclBuffer as Buffer, build_config  # noqa: F401  (TVM's tir.Buffer, build_config)
+# TVM's schedule introspection and graph utilities (README, same-named section)
+from .introspect import (AutoInlineElemWise, AutoInlineInjective, CreateAttachPath,  # noqa: F401
+                         CreateReadGraph, PostDFSOrder, ScanFixPointAnalysis, ScanGetBody,
+                         ScheduleOps, SchedulePostProcToPrimFunc)
+from .ir.tir import PrimFunc  # noqa: F401
+from .ir.expr import Call  # noqa: F401  (TVM's tir.Call: opcomp's intrinsic call node)
+from .ir.visit import post_order_visit  # noqa: F401
+# TVM's imperative IR construction and tensor compute ops (opcomp/ir_builder.py, tensor_compute.py)
+from . import ir_builder  # noqa: F401  (oc.ir_builder.create(), as TVM's tvm.tir.ir_builder)
+from .ir.tir import Evaluate  # noqa: F401  (TVM's tir.Evaluate: a call run for its effect)
+from .tensor_intrin import TensorIntrin  # noqa: F401
+from .tensor_compute import TensorComputeOp  # noqa: F401
+from .intrin import floordiv as indexdiv, floormod as indexmod  # noqa: F401  (TVM's index division)
+# the loop IR's statement nodes under TVM's tir names, for post_order_visit callbacks
+from .ir.tir import Allocate, For, IfThenElse, LetStmt, Seq, Store  # noqa: F401

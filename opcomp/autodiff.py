@@ -157,7 +157,7 @@ def _reads(e, reach) -> list:
 def _contributions(t, dT, reach):
     """(input tensor, contribution to its adjoint) for each read in t's body."""
     op = t.op
-    body = op.body
+    body = op.bodies[0]
     if getattr(op, "num_outputs", 1) > 1 or getattr(body, "init", None) is not None:
         raise GradientError(f"gradient: {op.name} is a tuple-returning compute or a reduction "
                             "with init=; gradient does not differentiate those yet")

@@ -16,7 +16,9 @@ by default; oc.var entries are bound to the real strides) and an elem_offset
 (a var by default when offset_factor is set, bound to where the region starts),
 so that ``data + elem_offset`` is always the region's first element; that is
 what ``access_ptr()`` gives.  Tensorize binds its intrinsic's buffers the same
-way (opcomp/tensor_intrin.py).
+way (opcomp/tensor_intrin.py).  A body built with oc.ir_builder also reads and
+writes declared buffers element by element (p[i] is data[i]); binding turns
+each access into one of the real buffer at that storage offset.
 """
 from __future__ import annotations
 
@@ -64,6 +66,36 @@ class DeclBuffer:
             raise te.TensorError(f"buffer {self.name}: access_ptr's mask must be a string like "
                                  f"'r', 'w' or 'rw', got {access_mask!r}")
         return E.AddressOf(self, self.elem_offset + E.as_expr(offset))
+
+    def vload(self, begin, dtype=None) -> E.Load:
+        """The element at index begin (one entry per dimension) of the region, as
+        TVM's Buffer.vload: data[elem_offset + sum(begin[k] * strides[k])]."""
+        if dtype is not None and dt.check(dtype) != self.dtype:
+            raise te.TensorError(f"buffer {self.name}: vload of {dtype} from a buffer of "
+                                 f"{self.dtype}; a load has the buffer's dtype (convert the "
+                                 "value with .astype)")
+        return E.Load(self, (self._element_offset(begin, "vload"),), self.dtype)
+
+    def vstore(self, begin, value) -> "T.Store":
+        """A store of value at index begin of the region (TVM's Buffer.vstore); emit it
+        with an ir_builder (ib.emit(buf.vstore(...)))."""
+        value = E.const(value, self.dtype) if isinstance(value, (bool, int, float)) \
+            else E.as_expr(value)
+        if value.dtype != self.dtype:
+            raise te.TensorError(f"buffer {self.name}: vstore of a {value.dtype} value into "
+                                 f"a buffer of {self.dtype}")
+        return T.Store(self, (self._element_offset(begin, "vstore"),), value)
+
+    def _element_offset(self, begin, what) -> E.Expr:
+        from .arith.simplify import simplify_expr
+        begin = tuple(begin) if isinstance(begin, (list, tuple)) else (begin,)
+        if len(begin) != len(self.shape):
+            raise te.TensorError(f"buffer {self.name}: {what} takes one index per dimension "
+                                 f"({len(self.shape)}), got {len(begin)}")
+        flat = self.elem_offset
+        for i, stride in zip(begin, self.strides):
+            flat = flat + E.as_expr(i) * stride
+        return simplify_expr(flat)
 
     def __repr__(self):
         return f"DeclBuffer({self.name}, shape={tuple(map(str, self.shape))}, dtype={self.dtype})"
@@ -292,8 +324,9 @@ def extern(shape, inputs, fcompute, name=None, dtype=None, in_buffers=None,
            out_buffers=None, tag="") -> te.Tensor:
     """A tensor computed by opaque code: fcompute(ins, outs) gets declared buffers
     for the inputs and the outputs and returns a call (oc.call_extern) or a list
-    of calls, run in order (TVM's te.extern).  A list of shapes gives one output
-    per shape (dtype= may then be a list) and returns the list of tensors."""
+    of calls, run in order, or a statement built with oc.ir_builder (TVM's
+    te.extern).  A list of shapes gives one output per shape (dtype= may then be
+    a list) and returns the list of tensors."""
     name = name or te._fresh("extern")
     shapes = _as_shapes(shape, name)
     if len({len(sh) for sh in shapes}) > 1:
@@ -365,7 +398,8 @@ def _as_body(result, name) -> T.Stmt:
             stmts.append(T.Evaluate(c))
         else:
             raise te.TensorError(f"extern {name}: fcompute must return a call "
-                                 f"(oc.call_extern(...)) or a list of calls, got {c!r}")
+                                 f"(oc.call_extern(...)), a list of calls or a statement "
+                                 f"(oc.ir_builder's ib.get()), got {c!r}")
     if not stmts:
         raise te.TensorError(f"extern {name}: fcompute returned no call")
     return T.seq(*stmts)
@@ -376,8 +410,8 @@ def _check_buffers_used(body, declared, name) -> None:
     known = {id(b) for b in declared}
 
     def visit(n):
-        if isinstance(n, E.AddressOf) and isinstance(n.buffer, DeclBuffer) and \
-                id(n.buffer) not in known:
+        if isinstance(n, (E.AddressOf, E.Load, T.Store)) and \
+                isinstance(n.buffer, DeclBuffer) and id(n.buffer) not in known:
             raise te.TensorError(f"{name}: the call uses buffer {n.buffer.name}, which "
                                  "is not one of the buffers it may use here (the inputs and "
                                  "the output; a reset only the output)")
@@ -434,10 +468,56 @@ def bind_buffers(body, bindings, where: str):
             mapping[decl.elem_offset] = E.cast(start, decl.elem_offset.dtype)
         start_of[id(decl)] = (real, start, decl.elem_offset)
 
+    def data_of(n):
+        real, start, elem_offset = start_of[id(n.buffer)]
+        return real, simplify(start - substitute(elem_offset, mapping))
+
     def fn(n):
-        if isinstance(n, E.AddressOf) and id(n.buffer) in start_of:
-            real, start, elem_offset = start_of[id(n.buffer)]
-            data = simplify(start - substitute(elem_offset, mapping))
-            return E.AddressOf(real, simplify(data + substitute(n.offset, mapping)))
+        if isinstance(n, (E.AddressOf, E.Load, T.Store)) and id(n.buffer) in start_of:
+            real, data = data_of(n)
+            if isinstance(n, E.AddressOf):
+                return E.AddressOf(real, simplify(data + substitute(n.offset, mapping)))
+            return _element_access(n, real, _storage_offset(n, data, start_of, mapping))
         return None
     return substitute(rewrite(body, fn), mapping)
+
+
+def _storage_offset(n, data, start_of, mapping):
+    """Where an ir_builder access (data[index]) lands in the real buffer.  The usual
+    index, elem_offset + i, lands at the region start + i: computed that way, no
+    cast of the start to the offset's dtype and back is left in the index."""
+    from .arith.simplify import simplify
+    from .ir.visit import free_vars
+    real, start, elem_offset = start_of[id(n.buffer)]
+    index = n.indices[0]
+    if isinstance(elem_offset, E.Var):
+        within = simplify(index - E.cast(elem_offset, index.dtype))
+        if elem_offset not in free_vars(within):
+            return simplify(start + substitute(within, mapping))
+    index = substitute(index, mapping)
+    if isinstance(data, E.Const) and abs(data.value) < 2**31:   # keep int32 indices
+        data = E.const(data.value, index.dtype)
+    return simplify(data + index)
+
+
+def _element_access(n, real, flat):
+    """An ir_builder access (one flat index from the declared buffer's data pointer)
+    as a Load/Store of the real buffer at that storage offset, split into one index
+    per dimension of the real buffer (row-major, as flatten_storage lays it out)."""
+    indices = unflatten_index(real, flat)
+    if isinstance(n, E.Load):
+        return E.Load(real, indices, n.dtype)
+    return T.Store(real, indices, n.value)
+
+
+def unflatten_index(real: T.Buffer, flat) -> tuple:
+    """The per-dimension indices of storage offset flat in a row-major buffer."""
+    from .arith.simplify import simplify
+    if len(real.shape) <= 1:
+        return (simplify(flat),)
+    strides = row_major_strides(real)
+    out = [simplify(E.binary("floordiv", flat, E.cast(strides[0], flat.dtype)))]
+    for stride, extent in zip(strides[1:], real.shape[1:]):
+        step = E.binary("floordiv", flat, E.cast(stride, flat.dtype))
+        out.append(simplify(E.binary("floormod", step, E.cast(extent, flat.dtype))))
+    return tuple(out)

@@ -111,15 +111,17 @@ class ComputeOp(Operation):
 
     def __init__(self, name, tag, axis, body, attrs=None):
         # body: one expression, or a tuple of them (a tuple-returning compute: one
-        # output per value, computed in one loop nest); .body is the first.
+        # output per value, computed in one loop nest).  .bodies and .body (TVM's
+        # name: ComputeOp.body is an array) are that tuple; .bodies[0] the first.
         from .op_attrs import convert_attrs
         self.attrs = convert_attrs(attrs, f"compute {name}")
         self.bodies = tuple(body) if isinstance(body, tuple) else (body,)
-        self.name, self.tag, self.axis, self.body = name, tag, tuple(axis), self.bodies[0]
+        self.name, self.tag, self.axis, self.body = name, tag, tuple(axis), self.bodies
         self.shape = tuple(iv.extent for iv in self.axis)
-        self.dtype = self.body.dtype
+        first = self.bodies[0]
+        self.dtype = first.dtype
         self.num_outputs = len(self.bodies)
-        self.reduce_axis = tuple(self.body.axes) if isinstance(self.body, E.Reduce) else ()
+        self.reduce_axis = tuple(first.axes) if isinstance(first, E.Reduce) else ()
         self._tensor = Tensor(self)
         self._outputs = (self._tensor,) + tuple(Tensor(self, k) for k in range(1, self.num_outputs))
 
@@ -164,6 +166,9 @@ class Tensor:
         works as in TVM (the partial raises the rank error if used as a value)."""
         if not isinstance(indices, tuple):
             indices = (indices,)
+        if any(isinstance(i, slice) for i in indices):     # a region: a tensor intrinsic's
+            from .tensor_slice import slice_tensor        # argument (tensor_slice.py)
+            return slice_tensor(self, indices)
         if 0 < len(indices) < self.ndim:
             return PartialIndex(self, tuple(self._index(i) for i in indices))
         return self._read(indices)
@@ -298,9 +303,15 @@ def compute(shape, fcompute, name: str | None = None, tag: str = "", attrs=None)
     from .op_attrs import current_tag
     name, tag = name or _fresh("compute"), current_tag(tag)
     shape = _as_shape(shape, f"compute {name}")
-    names = _arg_names(fcompute, len(shape), name)
+    from .tensor_slice import fewer_args     # TVM's tensor compute form: see tensor_compute.py
+    fewer = fewer_args(fcompute, len(shape))
+    names = fewer if fewer is not None else _arg_names(fcompute, len(shape), name)
     axis = tuple(E.IterVar(E.Var(n), E.const(0), s, "data") for n, s in zip(names, shape))
     result = fcompute(*[iv.var for iv in axis])
+    if hasattr(result, "tensor_compute_op"):        # fcompute called a tensor intrinsic
+        return result.tensor_compute_op(name, tag, axis, shape)
+    if fewer is not None:
+        _arg_names(fcompute, len(shape), name)       # raises: too few index variables
     if isinstance(result, (tuple, list)):
         op = ComputeOp(name, tag, axis, _tuple_body(result, name), attrs)
         return [op.output(k) for k in range(op.num_outputs)]

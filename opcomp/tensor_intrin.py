@@ -36,25 +36,50 @@ from __future__ import annotations
 
 from . import te
 from .extern import DeclBuffer, _as_body, _check_buffers_used, build_config, decl_buffer
-from .schedule.tensorize import TensorIntrin, get_tensor_intrin, register  # noqa: F401
+from .ir import expr as E
+from .schedule.tensorize import TensorIntrin as _ScheduleIntrin
+from .schedule.tensorize import get_tensor_intrin, register  # noqa: F401
 
 __all__ = ["TensorIntrin", "decl_tensor_intrin", "get_tensor_intrin"]
+
+
+class TensorIntrin(_ScheduleIntrin):
+    """A tensor intrinsic: s[T].tensorize(axis, intrin) replaces a loop nest with
+    it, and calling it inside oc.compute makes a tensor compute op
+    (opcomp/tensor_compute.py):
+
+        C = oc.compute((64, 16), lambda i: intrin(A[i, 0:16], B[i, 0:16]))
+
+    scalar_params: the vars given to decl_tensor_intrin(scalar_params=[...]),
+    bound to a call's non-tensor arguments in order."""
+
+    def __init__(self, name, op, in_buffers, out_buffer, body, reset, update,
+                 scalar_params=()):
+        super().__init__(name, op, in_buffers, out_buffer, body, reset, update)
+        self.scalar_params = tuple(scalar_params)
+
+    def __call__(self, *args, reduce_axis=None):
+        """intrin(slices and scalars..., reduce_axis=k): the body of a tensor compute."""
+        from .tensor_compute import intrin_call
+        return intrin_call(self, args, reduce_axis)
 
 
 def decl_tensor_intrin(op, fintrin, name=None, binds=None, scalar_params=None,
                        default_buffer_params=None) -> TensorIntrin:
     """Declare (and register by name) a tensor intrinsic: op is a compute over
     placeholders; fintrin(ins, outs) gets declared buffers for its inputs and
-    output and returns the body, or (body, reset, update), each a call or a list
-    of calls (reset and update may be None).  binds maps tensors to
-    oc.decl_buffer(...) declarations (default: compact, any start offset)."""
+    output and returns the body, or (body, reset, update), each a call, a list
+    of calls or a statement (an oc.ir_builder program's ib.get()); reset and
+    update may be None.  binds maps tensors to oc.decl_buffer(...) declarations
+    (default: compact, any start offset).  scalar_params=[v, ...]: vars of op's
+    body that a call of the intrinsic passes as scalars; fintrin then takes them
+    as a third argument, fintrin(ins, outs, scalar_params)."""
     op = op.op if isinstance(op, te.Tensor) else op
     if not isinstance(op, te.ComputeOp):
         raise te.TensorError(f"decl_tensor_intrin: op must be a compute (oc.compute(...).op), "
                              f"got {op!r}")
-    if scalar_params:
-        raise te.TensorError(f"decl_tensor_intrin {op.name}: scalar_params are not supported")
     name = name or op.name
+    scalar_params = _scalar_params(scalar_params, name)
     binds = dict(binds or {})
     params = dict(default_buffer_params or {})
     params.setdefault("offset_factor", build_config.current("offset_factor", 1))
@@ -64,15 +89,28 @@ def decl_tensor_intrin(op, fintrin, name=None, binds=None, scalar_params=None,
                                  "placeholder (an intrinsic reads its operands directly)")
     ins = [_buffer_for(t, binds, params, name) for t in op.input_tensors]
     out = _buffer_for(op.output(0), binds, params, name)
-    body, reset, update = _split_result(fintrin(ins, [out]), name)
+    result = fintrin(ins, [out], list(scalar_params)) if scalar_params else fintrin(ins, [out])
+    body, reset, update = _split_result(result, name)
     for part in (body, update):
         if part is not None:
             _check_buffers_used(part, ins + [out], f"intrinsic {name}")
     if reset is not None:       # it runs where only the accumulator's block is known
         _check_buffers_used(reset, [out], f"intrinsic {name} (reset)")
-    intrin = TensorIntrin(name, op, ins, out, body, reset, update)
+    intrin = TensorIntrin(name, op, ins, out, body, reset, update, scalar_params)
     register(intrin)
     return intrin
+
+
+def _scalar_params(params, name) -> tuple:
+    """scalar_params= as a tuple of distinct vars (a tensor compute's call binds them)."""
+    params = tuple(params or ())
+    for v in params:
+        if not isinstance(v, E.Var):
+            raise te.TensorError(f"decl_tensor_intrin {name}: scalar_params must be vars "
+                                 f"(oc.var(...)), got {v!r}")
+    if len(set(map(id, params))) != len(params):
+        raise te.TensorError(f"decl_tensor_intrin {name}: scalar_params lists a var twice")
+    return params
 
 
 def _buffer_for(t, binds, params, name) -> DeclBuffer:

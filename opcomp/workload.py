@@ -62,7 +62,7 @@ class _Describer:
             if op.num_outputs > 1:          # a tuple-returning compute: every body
                 return ["compute", shape, op.dtype, op.tag, axes,
                         [self.expr(b) for b in op.bodies]]
-            return ["compute", shape, op.dtype, op.tag, axes, self.expr(op.body)]
+            return ["compute", shape, op.dtype, op.tag, axes, self.expr(op.bodies[0])]
         if hasattr(op, "describe_for_key"):      # extern and scan operations
             return op.describe_for_key(self)
         raise TypeError(f"workload_key: unknown operation {op!r}")

@@ -45,7 +45,7 @@ def _copied_read(op):
     """The read a copy stage copies (its body, or the taken branch of a select), else None."""
     if not isinstance(op, te.ComputeOp) or op.reduce_axis:
         return None
-    body = op.body
+    body = op.bodies[0]
     if isinstance(body, E.Select) and isinstance(body.b, E.Const):
         body = body.a
     return body if isinstance(body, E.TensorRead) else None
@@ -59,7 +59,7 @@ def _inlined(read, ranges):
     """The copy stage's read seen through `read` of it, simplified; None unless plain."""
     op = read.tensor.op
     mapping = {iv.var: idx for iv, idx in zip(op.axis, read.indices)}
-    value = simplify_expr(substitute(op.body, mapping), ranges)
+    value = simplify_expr(substitute(op.bodies[0], mapping), ranges)
     if not isinstance(value, E.TensorRead) or not all(is_affine(i) for i in value.indices):
         return None
     return value
@@ -95,7 +95,7 @@ def _rebuilt(t, new: dict, inline_copies: bool = True):
             return None
         changed.append(n)
         return E.TensorRead(target, read.indices, read.dtype)
-    body = rewrite(op.body, fn)
+    body = rewrite(op.bodies[0], fn)
     if not changed:
         return t
     return te.ComputeOp(op.name, op.tag, op.axis, body).output()
@@ -104,7 +104,7 @@ def _rebuilt(t, new: dict, inline_copies: bool = True):
 # -- 2. matmul-shaped stages ------------------------------------------------------------
 def _matmul_operands(op):
     """(read_a(i, r), read_b(r, j), K) if op is T[i, j] = sum over r of P * Q, else None."""
-    body = op.body
+    body = op.bodies[0]
     if not isinstance(body, E.Reduce) or body.combiner != "sum" or body.condition is not None \
             or len(op.axis) != 2 or len(body.axes) != 1:
         return None
@@ -234,7 +234,7 @@ def _schedule_stage(s, t, tgt) -> None:
 def _keeps_last_axis(op) -> bool:
     """A sum without condition whose every read's last index is op's last axis (column
     sums: vectors along it)."""
-    body = op.body
+    body = op.bodies[0]
     if body.condition is not None or body.combiner != "sum":
         return False
     last = op.axis[-1].var
@@ -246,7 +246,7 @@ def _keeps_last_axis(op) -> bool:
 def _reduces_last_axis(op) -> bool:
     """One reduce axis, no condition, and every read that walks it has it as the last
     index (a row of softmax's backward: contiguous vectors along the reduction)."""
-    body = op.body
+    body = op.bodies[0]
     if body.condition is not None or body.combiner not in ("sum", "max", "min") \
             or len(body.axes) != 1:
         return False

@@ -234,6 +234,11 @@ class Reduce(Expr):
     value_index: int = 0   # which result of a tuple reducer this node is
     init: Optional[Expr] = None   # replaces the identity as the starting value
 
+    @property
+    def axis(self) -> tuple:
+        """The reduction axes (TVM's Reduce.axis)."""
+        return self.axes
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class CommReducer(Node):
@@ -270,6 +275,13 @@ class Broadcast(Expr):
     dtype: str
 
 
+@dataclass(frozen=True)
+class Range:
+    """A loop's range [min, min + extent) (TVM's Range): IterVar.dom, oc.infer_bound's values."""
+    min: Expr
+    extent: Expr
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class IterVar(Node):
     """A loop axis: its variable, its range [min, min+extent) and kind."""
@@ -299,6 +311,11 @@ class IterVar(Node):
     @property
     def name(self) -> str:
         return self.var.name
+
+    @property
+    def dom(self):
+        """The axis's range [min, min + extent) (TVM's IterVar.dom): .min and .extent."""
+        return Range(self.min, self.extent)
 
     def _as_expr(self) -> Var:
         return self.var

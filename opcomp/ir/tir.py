@@ -94,6 +94,11 @@ class Allocate(Stmt):
     buffer: Buffer
     body: Stmt
 
+    @property
+    def extents(self) -> tuple:
+        """The allocation's shape (TVM's Allocate.extents)."""
+        return self.buffer.shape
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class LetStmt(Stmt):
@@ -130,6 +135,23 @@ class PrimFunc(Node):
 
     def attr(self, key, default=None):
         return dict(self.attrs).get(key, default)
+
+    # TVM's lower returns an IRModule: mod["main"] is the function.  A lowered
+    # function answers that spelling as a module holding only itself.
+    def __getitem__(self, name):
+        if name != self.name:
+            raise KeyError(f"lowered module has no function {name!r}; it holds one "
+                           f"function, {self.name!r}")
+        return self
+
+    @property
+    def functions(self) -> dict:
+        """The module's functions by name (TVM's IRModule.functions): this one."""
+        return {self.name: self}
+
+    def keys(self) -> list:
+        """The names of the module's functions: this function's."""
+        return [self.name]
 
     def __str__(self):
         from .printer import func_str

@@ -133,3 +133,39 @@ def free_vars(node) -> set:
     out = set()
     walk(node, lambda n: out.add(n) if isinstance(n, Var) else None)
     return out
+
+
+class _PostOrder(Visitor):
+    """post_order_visit's walker: children first, each node object once."""
+
+    def __init__(self, fvisit):
+        self.fvisit, self.seen = fvisit, set()
+
+    def default(self, node):
+        if id(node) in self.seen:
+            return
+        self.seen.add(id(node))
+        Visitor.default(self, node)
+        self.fvisit(node)
+
+    def visit_CommReducer(self, node):
+        # the reducer's own combine expression is a definition, not part of the IR
+        # being walked (TVM's visitor does not enter it either)
+        return None
+
+
+def post_order_visit(node, fvisit) -> None:
+    """Call fvisit on every statement and expression under node, node included,
+    children before their parent and each node object once (TVM's
+    tir.stmt_functor.post_order_visit).  A PrimFunc is walked through its body.
+
+        seen = []
+        oc.post_order_visit(func.body, lambda n: seen.append(type(n).__name__))
+    """
+    if not callable(fvisit):
+        raise TypeError(f"post_order_visit: fvisit must be a callable, got {fvisit!r}")
+    from .tir import PrimFunc
+    if not isinstance(node, Node):
+        raise TypeError(f"post_order_visit: node must be a statement or an expression, "
+                        f"got {type(node).__name__}")
+    _PostOrder(fvisit).visit(node.body if isinstance(node, PrimFunc) else node)

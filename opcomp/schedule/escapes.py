@@ -19,6 +19,9 @@ def check_leaf(stage, primitive: str, iv) -> None:
     if stage.attach_type == "scan" and stage.op.axis and iv is stage.op.axis[0]:
         raise stage._error(primitive, iv, "the time axis of a scan update is the scan's own "
                            "sequential loop; schedule the update's other axes")
+    if iv in getattr(stage.op, "intrinsic_axes", ()):        # opcomp/tensor_compute.py
+        raise stage._error(primitive, iv, f"axis is computed inside intrinsic "
+                           f"{stage.op.intrin.name}'s call; schedule the axes fcompute takes")
     tensorized = getattr(stage, "tensorized", None)
     if tensorized is not None and iv in stage.leaf_iter_vars:
         axis, intrin = tensorized

@@ -24,7 +24,9 @@ from ..workload import workload_key
 from .symbolic import size_vars, symbolic_factor, trace_factor  # noqa: F401 (size_vars: API)
 
 THREAD_TAGS = tuple(f"{k}.{a}" for k in ("blockIdx", "threadIdx") for a in "xyz")
-STORAGE_SCOPES = ("global", "shared", "local")
+STORAGE_SCOPES = ("global", "shared", "local",
+                  "wmma.matrix_a", "wmma.matrix_b", "wmma.accumulator")   # tensor-core fragments
+STORAGE_SCOPES += ("warp",)       # TVM's warp memory (infer_bound: spans threadIdx.x)
 
 
 class ScheduleError(OpcompError, ValueError):
@@ -107,7 +109,9 @@ class Stage:
         self.name = op.name
         root = tuple(op.axis) + tuple(op.reduce_axis)
         self.all_iter_vars = list(root)
-        self.leaf_iter_vars = list(root)
+        # a tensor compute op's intrinsic axes are computed by one call: no loops
+        inner = getattr(op, "intrinsic_axes", ())
+        self.leaf_iter_vars = [iv for iv in root if iv not in inner]
         self.relations: list = []
         self.annotations: dict = {}       # IterVar -> ("vectorized"|..., thread tag or None)
         self.attach_type = "root"         # root | inline | scope
@@ -237,7 +241,8 @@ class Stage:
 
     def fuse(self, *ivs):
         """Fuse consecutive loops (outer first) into one.  With no axes, a new loop
-        of one iteration at the outermost position (as TVM's fuse())."""
+        of one iteration at the outermost position (as TVM's fuse()).  A data loop
+        fused with a reduction loop is a reduction loop (as TVM's)."""
         if len(ivs) == 1 and isinstance(ivs[0], (list, tuple)):
             ivs = tuple(ivs[0])
         if not ivs:
@@ -269,14 +274,14 @@ class Stage:
                                   "given outer to inner")
         for iv in ivs:
             self._not_annotated("fuse", iv)
-            if iv.kind != ivs[0].kind:
-                raise self._error("fuse", iv, "cannot fuse a data axis with a reduction axis")
 
     def _fuse_pair(self, outer, inner):
         oe, ie = outer.extent, inner.extent
         extent = E.const(oe.value * ie.value, oe.dtype) if isinstance(oe, E.Const) and \
             isinstance(ie, E.Const) else oe * ie
-        fused = self._new_iv(f"{outer.name}.{inner.name}.fused", extent, outer.kind)
+        # as TVM: a loop fusing a reduction axis in is a reduction loop
+        kind = "reduce" if "reduce" in (outer.kind, inner.kind) else outer.kind
+        fused = self._new_iv(f"{outer.name}.{inner.name}.fused", extent, kind)
         self.relations.append(Fuse(outer, inner, fused))
         pos = self.leaf_iter_vars.index(outer)
         self.leaf_iter_vars[pos:pos + 2] = [fused]
@@ -341,9 +346,9 @@ class Stage:
         if thread.tag == VIRTUAL_THREAD:
             return self._bind_virtual(iv)
         iv = self._annotate("bind", iv, "thread", thread.tag)
-        if iv.kind == "reduce":
-            raise self._error("bind", iv, "cannot bind a reduction axis to a thread axis "
-                              "(threads would race on the accumulator)")
+        if iv.kind == "reduce":          # a cross-thread reduction (cross_thread.py)
+            from .cross_thread import check_reduce_bind
+            check_reduce_bind(self, iv, thread)
         for other, (kind, tag) in self.annotations.items():
             if tag == thread.tag and other is not iv:
                 raise self._error("bind", iv, f"{thread.tag} is already bound to axis {other.name}")
@@ -449,7 +454,7 @@ class Stage:
         """Substitute this stage's expression into its consumers."""
         self._check_movable("compute_inline")
         # rfactor of a whole reduction axis leaves a reduction over no axes (fuzz seed 99)
-        if self.op.reduce_axis or isinstance(getattr(self.op, "body", None), E.Reduce):
+        if self.op.reduce_axis or isinstance((getattr(self.op, "bodies", None) or (None,))[0], E.Reduce):
             raise self._error("compute_inline", "-", "cannot inline a reduction")
         if getattr(self.op, "num_outputs", 1) > 1:
             raise self._error("compute_inline", "-", "cannot inline a tuple-returning compute "

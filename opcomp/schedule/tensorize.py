@@ -86,7 +86,7 @@ def tensorize(stage, iv, intrin) -> None:
     extent, value, guards = leaf_maps(stage, {r: r.extent for r in roots})
     value = {r: value.get(r, r.var) for r in roots}
     match_region(stage, iv, intrin, extent, value, [v < extent[r] for r, v in guards],
-                 stage.op.body)
+                 stage.op.bodies[0])
     stage.tensorized = (iv, intrin)
     stage._record("tensorize", axis=stage.axis_key(iv), intrin=intrin.name)
 
@@ -133,7 +133,7 @@ def match_region(stage, iv, intrin, extent, value, guards, body) -> Match:
                            "(fintrin returns (body, reset, update)); or tensorize outside every "
                            "reduction loop")
     _Matcher(stage, iv, intrin, m).match(
-        substitute(body, {r.var: e for r, e in sub.items()}), intrin.op.body)
+        substitute(body, {r.var: e for r, e in sub.items()}), intrin.op.bodies[0])
     return m
 
 

@@ -104,7 +104,8 @@ def test_extern_in_buffer_of_another_dtype():
 def test_extern_fcompute_returns_no_call():
     A = oc.placeholder((4,), name="A")
     with pytest.raises(TensorError, match=re.escape(
-            "fcompute must return a call (oc.call_extern(...)) or a list of calls, got")):
+            "fcompute must return a call (oc.call_extern(...)), a list of calls or a statement "
+            "(oc.ir_builder's ib.get()), got")):
         oc.extern((4,), [A], lambda ins, outs: A[0] + 1.0)
 
 
@@ -220,23 +221,22 @@ def scan_parts(m=8, n=6):
     return X, S, init, update
 
 
-def test_scan_state_passed_as_an_argument():
+def test_scan_state_and_output_both_passed_as_arguments():
     X, S, init, update = scan_parts()
     C = oc.scan(init, update, S)
-    with pytest.raises(ScheduleError, match="stored in the scan's output; leave it out of the "
-                                            "argument list"):
+    with pytest.raises(ScheduleError, match="stored in the scan's output, which is an argument "
+                                            "too; give one of them"):
         oc.lower(oc.create_schedule(C), [X, S, C])
 
 
-def test_scan_state_read_at_root():
-    X, S, init, _ = scan_parts()
-    half = oc.compute((8, 6), lambda t, i: S[t - 1, i] * 0.5, name="half")
-    update = oc.compute((8, 6), lambda t, i: half[t, i] + X[t, i], name="update")
+def test_scan_state_read_at_root_by_a_stage_no_update_reads():
+    X, S, init, update = scan_parts()
     C = oc.scan(init, update, S)
-    with pytest.raises(ScheduleError, match="but is computed at root, outside the scan's loop; "
-                                            "compute_inline it or compute_at it into the "
-                                            "update stage"):
-        oc.lower(oc.create_schedule(C), [X, C])
+    peek = oc.compute((8, 6), lambda t, i: S[t, i] * 0.5, name="peek")
+    with pytest.raises(ScheduleError, match="but is computed at root, outside the scan's loop, "
+                                            "and no update of the scan reads it; compute_inline "
+                                            "it or compute_at it into the update stage"):
+        oc.lower(oc.create_schedule([C, peek]), [X, C, peek])
 
 
 def test_scan_list_lengths_differ():
@@ -355,12 +355,22 @@ def test_intrinsic_of_a_placeholder():
         oc.decl_tensor_intrin(A.op, lambda ins, outs: oc.call_extern("int32", "f"))
 
 
-def test_intrinsic_scalar_params():
+def test_intrinsic_scalar_params_not_vars():
     a = oc.placeholder((8,), name="a")
     c = oc.compute((8,), lambda i: a[i] * 2.0, name="c")
-    with pytest.raises(TensorError, match="scalar_params are not supported"):
-        oc.decl_tensor_intrin(c.op, lambda ins, outs: oc.call_extern("int32", "f"),
-                              scalar_params=[oc.var("x")])
+    with pytest.raises(TensorError, match=re.escape("scalar_params must be vars (oc.var(...)), "
+                                                    "got")):
+        oc.decl_tensor_intrin(c.op, lambda ins, outs, sp: oc.call_extern("int32", "f"),
+                              scalar_params=[2.0])
+
+
+def test_intrinsic_scalar_params_repeated():
+    a = oc.placeholder((8,), name="a")
+    x = oc.var("x")
+    c = oc.compute((8,), lambda i: a[i] * x, name="c")
+    with pytest.raises(TensorError, match="scalar_params lists a var twice"):
+        oc.decl_tensor_intrin(c.op, lambda ins, outs, sp: oc.call_extern("int32", "f"),
+                              scalar_params=[x, x])
 
 
 def test_intrinsic_input_not_a_placeholder():

@@ -67,7 +67,7 @@ def test_single_value_user_reducer(rng):
     out = np.zeros(N, np.float32)
     mod(a, out)
     np.testing.assert_allclose(out, (a.astype(np.float64) ** 2).sum(1), rtol=1e-5)
-    assert "sumsq(" in str(S.op.body)
+    assert "sumsq(" in str(S.op.bodies[0])
 
 
 def test_integer_reducer_bitwise_or(rng):

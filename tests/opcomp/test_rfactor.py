@@ -46,10 +46,10 @@ def test_rfactor_returns_the_factored_tensor():
     # T.rf: the rows, the factored axis (now data), and the rest of the reduction.
     assert names(s[TF].op.axis) == ["i", "k.inner"] and names(s[TF].op.reduce_axis) == ["k.outer"]
     assert value(s[TF].op.reduce_axis[0].extent) == 5          # ceil(37 / 8)
-    assert s[TF].op.body.condition is not None                 # the tail: ko*8 + ki < 37
+    assert s[TF].op.bodies[0].condition is not None                 # the tail: ko*8 + ki < 37
     # T: the final reduction over the factored axis, its data axes unchanged.
     assert s[T].op.axis == T.op.axis and names(s[T].leaf_iter_vars) == ["i", "k.inner.v"]
-    assert s[T].op.body.source.tensor is TF and value(s[T].op.reduce_axis[0].extent) == 8
+    assert s[T].op.bodies[0].source.tensor is TF and value(s[T].op.reduce_axis[0].extent) == 8
 
 
 @pytest.mark.parametrize("factor_axis", [0, 1])
@@ -223,7 +223,7 @@ def test_whole_reduction_factored_keeps_its_condition_as_a_guard(rng):
     T = oc.compute((1,), lambda i: oc.sum(A[k], axis=k, where=k < 10), name="T")
     s = oc.create_schedule(T)
     TF = s.rfactor(T, k)
-    assert s[TF].op.reduce_axis == () and s[TF].op.body.condition is not None
+    assert s[TF].op.reduce_axis == () and s[TF].op.bodies[0].condition is not None
     a = rng.standard_normal(10).astype(np.float32)
     t = np.empty(1, np.float32)
     oc.build(s, [A, T], bounds_check=True)(a, t)

@@ -207,10 +207,10 @@ def test_cache_write_makes_copy_stage():
     s = oc.create_schedule(C)
     CL = s.cache_write(C, "local")
     assert [st.name for st in s.stages] == ["A", "B", "C.local", "C"]
-    assert s[C].op.reduce_axis == () and isinstance(s[C].op.body, E.TensorRead)
-    assert s[C].op.body.tensor is CL
+    assert s[C].op.reduce_axis == () and isinstance(s[C].op.bodies[0], E.TensorRead)
+    assert s[C].op.bodies[0].tensor is CL
     assert [iv.name for iv in s[CL].op.reduce_axis] == ["k"] and s[CL].scope == "local"
-    assert isinstance(s[CL].op.body, E.Reduce)
+    assert isinstance(s[CL].op.bodies[0], E.Reduce)
     assert leaves(s[C]) == ["i", "j"] and leaves(s[CL]) == ["i.c", "j.c", "k"]
     assert s[C].is_output and not s[CL].is_output
 

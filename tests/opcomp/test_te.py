@@ -76,7 +76,7 @@ def test_reduction_body_and_axes():
     A = oc.placeholder((4, 8, 8), name="A")
     k, r = oc.reduce_axis(8, "k"), oc.reduce_axis(8, "r")
     C = oc.compute((4,), lambda i: oc.max(A[i, k, r], axis=[k, r], where=k.var < r.var), name="C")
-    body = C.op.body
+    body = C.op.bodies[0]
     assert isinstance(body, E.Reduce) and body.combiner == "max"
     assert C.op.reduce_axis == (k, r) and body.condition.dtype == "bool"
 
