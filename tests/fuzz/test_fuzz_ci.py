@@ -18,7 +18,7 @@ from . import run
 SEED = 20261125
 EXPR_CASES = 1000
 SIMPLIFY_CASES = 1000
-SCHEDULE_CASES = 300
+SCHEDULE_CASES = 220
 
 
 def _run(**budget):
