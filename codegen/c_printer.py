@@ -27,7 +27,7 @@ from opcomp.ir.visit import Functor
 C_TYPES = {"bool": "bool", "int8": "int8_t", "int16": "int16_t", "int32": "int",
            "int64": "int64_t", "uint8": "uint8_t", "uint16": "uint16_t",
            "uint32": "uint32_t", "uint64": "uint64_t", "float32": "float", "float64": "double",
-           "float16": "half"}
+           "float16": "half", "bfloat16": "__nv_bfloat16"}
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "and": "&", "or": "|", "xor": "^",
           "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _BOOL_OPS = {"and": "&&", "mul": "&&", "min": "&&", "or": "||", "add": "||", "max": "||",
@@ -88,8 +88,8 @@ def c_const(c: E.Const) -> str:
         if math.isinf(v):
             return f"(({c_type(d)}){'-' if v < 0 else ''}INFINITY)"
         text = repr(float(v))
-        if d == "float16":          # exact in float, then converted
-            return f"((half){text}f)"
+        if d in ("float16", "bfloat16"):    # in float, then rounded (as NumPy/ml_dtypes)
+            return f"(({c_type(d)}){text}f)"
         return f"{text}{suffix}" if not text.startswith("-") else f"({text}{suffix})"
     if d == "int32":
         return str(v) if v >= 0 else f"({v})"

@@ -22,6 +22,11 @@ switched only at ``__syncthreads()`` and warp operations, in thread order:
   within one).
 - ``half`` is the host compiler's ``_Float16`` (IEEE binary16, every
   operation rounded to it, as NumPy's float16);
+- ``__nv_bfloat16`` is a 16-bit struct: float -> bfloat16 rounds to nearest
+  even (a NaN stays a quiet NaN of its sign), bfloat16 -> float is exact, and
+  each operation computes in float and rounds back, as ml_dtypes does (float
+  holds every sum, difference and product of two bfloat16 exactly, and a
+  quotient's double rounding is harmless at 24 vs 8 bits);
 - ``nvcuda::wmma`` (tensor cores, 16x16x16 tiles) is warp-collective like the
   shuffles: each call waits for the warp, then every lane computes the whole
   tile into its own fragment (half inputs multiplied exactly in float,
@@ -137,6 +142,19 @@ OPCOMP_FLOAT_OPS(double, fmod, floor, copysign, sqrt, exp, pow)
 OPCOMP_DEVICE half opcomp_fmin(half a, half b) { return (a < b || a != a) ? a : b; }
 OPCOMP_DEVICE half opcomp_fmax(half a, half b) { return (a > b || a != a) ? a : b; }
 #endif
+// bfloat16 (OPCOMP_BF16): CUDA's __nv_bfloat16 on the device, the emulator's struct on
+// the host; conversions and math go through float, as ml_dtypes computes.
+#ifdef OPCOMP_BF16
+#ifndef OPCOMP_EMULATED
+#include <cuda_bf16.h>
+#endif
+OPCOMP_DEVICE __nv_bfloat16 opcomp_fmin(__nv_bfloat16 a, __nv_bfloat16 b) {
+  return (a < b || a != a) ? a : b;
+}
+OPCOMP_DEVICE __nv_bfloat16 opcomp_fmax(__nv_bfloat16 a, __nv_bfloat16 b) {
+  return (a > b || a != a) ? a : b;
+}
+#endif
 // Tensor cores (OPCOMP_WMMA: the kernel calls nvcuda::wmma; the emulator has its own).
 #if defined(OPCOMP_WMMA) && !defined(OPCOMP_EMULATED)
 #include <mma.h>
@@ -238,6 +256,54 @@ OPCOMP_VECTOR4(unsigned, uint4)
 #ifdef __FLT16_MAX__                    // the host compiler has _Float16 (g++ 12+, clang 15+)
 typedef _Float16 half;                  // IEEE binary16, each operation rounded to it
 #endif                                  // (without it only float16 kernels fail to compile)
+// bfloat16 as CUDA's __nv_bfloat16 (cuda_headers.py's docstring): the top 16 bits of a
+// float, rounded to nearest even; NaN -> the quiet NaN of its sign (as ml_dtypes).
+static inline uint16_t opcomp_float_to_bf16_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+  u += 0x7fffu + ((u >> 16) & 1u);          // round half to even on bit 16
+  return (uint16_t)(u >> 16);
+}
+struct __nv_bfloat16 {
+  uint16_t bits;
+  __nv_bfloat16() = default;
+  __nv_bfloat16(float f) : bits(opcomp_float_to_bf16_bits(f)) {}
+  __nv_bfloat16(double d) : bits(opcomp_float_to_bf16_bits((float)d)) {}   // via float
+  operator float() const {
+    uint32_t u = (uint32_t)bits << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+  }
+};
+typedef __nv_bfloat16 nv_bfloat16;
+#define OPCOMP_BF16_BINARY(OP)                                                     \
+  static inline __nv_bfloat16 operator OP(__nv_bfloat16 a, __nv_bfloat16 b) {      \
+    return __nv_bfloat16((float)a OP (float)b);                                    \
+  }                                                                                \
+  static inline __nv_bfloat16& operator OP##=(__nv_bfloat16& a, __nv_bfloat16 b) { \
+    return a = a OP b;                                                             \
+  }
+OPCOMP_BF16_BINARY(+)
+OPCOMP_BF16_BINARY(-)
+OPCOMP_BF16_BINARY(*)
+OPCOMP_BF16_BINARY(/)
+#define OPCOMP_BF16_COMPARE(OP)                                                    \
+  static inline bool operator OP(__nv_bfloat16 a, __nv_bfloat16 b) { return (float)a OP (float)b; }
+OPCOMP_BF16_COMPARE(==)
+OPCOMP_BF16_COMPARE(!=)
+OPCOMP_BF16_COMPARE(<)
+OPCOMP_BF16_COMPARE(<=)
+OPCOMP_BF16_COMPARE(>)
+OPCOMP_BF16_COMPARE(>=)
+static inline __nv_bfloat16 operator-(__nv_bfloat16 a) {   // flips the sign bit (NaN too)
+  __nv_bfloat16 r;
+  r.bits = (uint16_t)(a.bits ^ 0x8000u);
+  return r;
+}
+static inline float __bfloat162float(__nv_bfloat16 a) { return (float)a; }
+static inline __nv_bfloat16 __float2bfloat16(float f) { return __nv_bfloat16(f); }
 #ifndef OPCOMP_EMU_MAX_SHARED
 #define OPCOMP_EMU_MAX_SHARED 232448
 #endif
@@ -442,11 +508,12 @@ template <typename T> static T atomicMax(T* p, T v) { T old = *p; if (v > old) *
 template <typename T> static T atomicMin(T* p, T v) { T old = *p; if (v < old) *p = v; return old; }
 static inline float __int_as_float(int v) { float f; memcpy(&f, &v, 4); return f; }
 
-// Tensor cores: nvcuda::wmma for 16x16x16 tiles (half inputs, float accumulator).
+// Tensor cores: nvcuda::wmma for 16x16x16 tiles (half or __nv_bfloat16 inputs, float
+// accumulator).
 // Every call is warp-collective: it waits until the warp's 32 lanes arrive (as a
 // shuffle does), then each lane computes the whole tile into its own fragment, so
-// every lane sees the full fragment.  mma_sync multiplies the half inputs exactly
-// in float and accumulates in float, k ascending.
+// every lane sees the full fragment.  mma_sync multiplies the half/bfloat16 inputs
+// exactly in float and accumulates in float, k ascending.
 namespace nvcuda {
 namespace wmma {
 struct matrix_a {};

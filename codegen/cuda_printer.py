@@ -34,7 +34,9 @@ on a GPU, the emulator on the CPU: codegen/cuda_headers.py).
 float16 is CUDA's ``half`` (the file starts with ``#define OPCOMP_HALF 1`` so
 the prelude includes cuda_fp16.h; the emulator uses the host's _Float16):
 arithmetic and comparisons in half, conversions other than to/from float and
-math functions through float, as NumPy computes float16.  Tensor cores: a
+math functions through float, as NumPy computes float16.  bfloat16 likewise is
+``__nv_bfloat16`` (``#define OPCOMP_BF16 1``: cuda_bf16.h; the emulator's is a
+16-bit struct converting through float, as ml_dtypes computes).  Tensor cores: a
 buffer in a "wmma.*" scope is declared as an array of nvcuda::wmma fragments
 and the WMMA calls of a tensorized stage print as nvcuda::wmma calls
 (opcomp/passes/gpu_wmma.py; ``#define OPCOMP_WMMA 1`` pulls in mma.h):
@@ -69,8 +71,11 @@ class KernelInfo:
 
 VECTOR_TYPES = {"float32x4": "float4", "float32x2": "float2", "float64x2": "double2",
                 "int32x4": "int4", "int32x2": "int2", "int64x2": "longlong2",
-                "float16x8": "uint4", "float16x4": "uint2"}    # half copies: raw bits
+                "float16x8": "uint4", "float16x4": "uint2",    # half copies: raw bits
+                "bfloat16x8": "uint4", "bfloat16x4": "uint2"}
 _HALF_MATH = {"exp", "log", "sqrt", "tanh", "erf", "abs", "rsqrt", "sigmoid", "pow"}
+_BF16_MATH = _HALF_MATH | {"floor", "ceil"}
+NARROW_FLOATS = ("float16", "bfloat16")     # computed through float where CUDA has no op
 WMMA = "nvcuda::wmma::"
 WMMA_CALLS = {"opcomp_wmma_fill": "fill_fragment({0}, {1})",         # passes/gpu_wmma.py
               "opcomp_wmma_load_a": "load_matrix_sync({0}, {1}, {2})",
@@ -233,23 +238,26 @@ class CUDAPrinter(CPrinter):
         value = self.expr(e.value)
         return f"make_{vt}({', '.join([value] * e.lanes)})"
 
-    # -- float16: CUDA's half arithmetic and compares; conversions and math via float ----
+    # -- float16 / bfloat16: CUDA's half and __nv_bfloat16 arithmetic and compares;
+    #    conversions and math via float (as NumPy and ml_dtypes compute them) ----------
     def visit_Cast(self, e, prec):
         src, dst = e.value.dtype, e.dtype
-        if "float16" in (src, dst) and "float32" not in (src, dst) and src != dst:
+        narrow = src in NARROW_FLOATS or dst in NARROW_FLOATS
+        if narrow and "float32" not in (src, dst) and src != dst:
             return super().visit_Cast(E.Cast(E.Cast(e.value, "float32"), dst), prec)
         return super().visit_Cast(e, prec)
 
     def visit_Call(self, e, prec):
-        if e.dtype == "float16" and e.name in _HALF_MATH:
+        if e.dtype == "float16" and e.name in _HALF_MATH or \
+                e.dtype == "bfloat16" and e.name in _BF16_MATH:
             wide = E.Call(e.name, tuple(E.cast(a, "float32") for a in e.args), "float32")
-            return f"((half){self.expr(wide, 11)})"
+            return f"(({c_type(e.dtype)}){self.expr(wide, 11)})"
         return super().visit_Call(e, prec)
 
     def visit_Binary(self, e, prec):
-        if e.dtype == "float16" and e.op in ("floordiv", "floormod"):
+        if e.dtype in NARROW_FLOATS and e.op in ("floordiv", "floormod"):
             wide = E.Binary(e.op, E.cast(e.a, "float32"), E.cast(e.b, "float32"), "float32")
-            return f"((half){self.expr(wide, 11)})"
+            return f"(({c_type(e.dtype)}){self.expr(wide, 11)})"
         return super().visit_Binary(e, prec)
 
     # -- tensor cores (opcomp/passes/gpu_wmma.py) ------------------------------------
@@ -387,30 +395,33 @@ def _written(body) -> set:
 
 
 def _feature_defines(func) -> list:
-    """#defines that make the prelude pull in cuda_fp16.h / mma.h (only where used)."""
-    half, wmma = [], []
+    """#defines that make the prelude pull in cuda_fp16.h / cuda_bf16.h / mma.h (only
+    where used)."""
+    used, wmma = set(), []
 
     def see(n):
-        if isinstance(n, E.Expr) and dt.element(n.dtype) == "float16" or \
-                isinstance(n, T.Buffer) and n.dtype == "float16":
-            half.append(n)
+        if isinstance(n, E.Expr) and dt.element(n.dtype) in NARROW_FLOATS:
+            used.add(dt.element(n.dtype))
+        elif isinstance(n, T.Buffer) and n.dtype in NARROW_FLOATS:
+            used.add(n.dtype)
         elif is_wmma_call(n):
             wmma.append(n)
     walk(func.body, see)
-    if any(b.dtype == "float16" for b in func.params):
-        half.append(True)
-    return (["#define OPCOMP_HALF 1"] if half or wmma else []) + \
+    used.update(b.dtype for b in func.params if b.dtype in NARROW_FLOATS)
+    half = "float16" in used or wmma and "bfloat16" not in used
+    return (["#define OPCOMP_HALF 1"] if half else []) + \
+        (["#define OPCOMP_BF16 1"] if "bfloat16" in used else []) + \
         (["#define OPCOMP_WMMA 1"] if wmma else [])
 
 
 def fragment_type(buf) -> str:
     """The nvcuda::wmma::fragment type of a fragment buffer's tiles."""
-    use, dtype = FRAGMENT_SCOPES[buf.scope]
-    if buf.dtype != dtype:
+    use, dtypes = FRAGMENT_SCOPES[buf.scope]
+    if buf.dtype not in dtypes:
         raise ValueError(f"CUDA printer: fragment buffer {buf.name} in scope {buf.scope} must "
-                         f"be {dtype}, not {buf.dtype}")
+                         f"be {' or '.join(dtypes)}, not {buf.dtype}")
     layout = "" if use == "accumulator" else f", {WMMA}row_major"
-    return f"{WMMA}fragment<{WMMA}{use}, 16, 16, 16, {c_type(dtype)}{layout}>"
+    return f"{WMMA}fragment<{WMMA}{use}, 16, 16, 16, {c_type(buf.dtype)}{layout}>"
 
 
 def _fragment_count(buf) -> int:

@@ -166,6 +166,7 @@ class LLVMBackend:
     def render(self, func: T.PrimFunc, target="llvm") -> str:
         """Optimized LLVM IR text for a flattened, vectorized PrimFunc."""
         target = _cpu_target(target)
+        refuse_bfloat16(func)
         tm = _cached_machine(target)
         module = emit_module(func, function_attrs(target), tm.triple, str(tm.target_data))
         ref = _parse(str(module))
@@ -231,6 +232,18 @@ def _parse(text: str) -> llvm.ModuleRef:
     """Parse IR into a fresh LLVM context: contexts are not thread-safe, and builds
     may run in several Python threads at once (ctypes releases the GIL)."""
     return llvm.parse_assembly(text, context=llvm.create_context())
+
+
+def refuse_bfloat16(func: T.PrimFunc) -> None:
+    """bfloat16 runs on CUDA only (llvmlite has no bfloat type): a TypeError naming the
+    first bfloat16 parameter, before any code is emitted.  (A bfloat16 value inside
+    the body meets llvm_types.reg_type's refusal; walking the whole body here would
+    cost every CPU build a pass over its IR.)"""
+    found = [b.name for b in func.params if b.dtype == "bfloat16"]
+    if found:
+        raise TypeError(f"LLVM backend: bfloat16 is not supported on the CPU target ({found[0]} "
+                        f"of {func.name} is bfloat16); build it for cuda (emulate=True runs "
+                        "the CUDA C on this CPU), or compute in float32 on the CPU")
 
 
 def _cpu_target(target) -> Target:

@@ -34,7 +34,8 @@ def reg_type(dtype: str) -> ir.Type:
     try:
         scalar = _SCALAR[dt.element(dtype)]
     except KeyError:
-        raise TypeError(f"LLVM backend: unsupported dtype {dtype!r}") from None
+        hint = " (bfloat16 runs on cuda only)" if dt.element(dtype) == "bfloat16" else ""
+        raise TypeError(f"LLVM backend: unsupported dtype {dtype!r}{hint}") from None
     return with_lanes(scalar, dt.lanes(dtype))
 
 

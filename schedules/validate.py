@@ -49,8 +49,8 @@ def shape(op: str, arg: str, value, min_ndim: int = 1) -> tuple:
 
 def dtype(op: str, value, allowed=NUMERIC, arg: str = "dtype") -> str:
     """The dtype's name if the op supports it."""
-    try:
-        name = np.dtype(value).name
+    try:     # bfloat16 by name needs no ml_dtypes (NumPy knows it only through that)
+        name = value if isinstance(value, str) and value == "bfloat16" else np.dtype(value).name
     except TypeError:
         name = None
     if name not in allowed:

@@ -94,7 +94,7 @@ _CMP = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.
 
 
 def _np_type(dtype: str):
-    return np.dtype(dt.element(dtype)).type
+    return dt.numpy_dtype(dtype).type         # bfloat16: ml_dtypes' type
 
 
 def fold_binary(op: str, a, b, dtype: str):

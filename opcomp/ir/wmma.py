@@ -12,9 +12,12 @@ from . import expr as E
 
 TILE = 16
 TILE_ELEMENTS = TILE * TILE
-FRAGMENT_SCOPES = {"wmma.matrix_a": ("matrix_a", "float16"),
-                   "wmma.matrix_b": ("matrix_b", "float16"),
-                   "wmma.accumulator": ("accumulator", "float32")}
+INPUT_DTYPES = ("float16", "bfloat16")     # what the tensor cores multiply
+BFLOAT16_MIN_ARCH = 80                     # bfloat16 fragments need sm_80 (Ampere) on
+# scope -> (the fragment's use, the dtypes its tiles may hold)
+FRAGMENT_SCOPES = {"wmma.matrix_a": ("matrix_a", INPUT_DTYPES),
+                   "wmma.matrix_b": ("matrix_b", INPUT_DTYPES),
+                   "wmma.accumulator": ("accumulator", ("float32",))}
 # each call's operands: a fragment scope, "read"/"write" (memory) or "scalar"
 CALLS = {
     "opcomp_wmma_fill": ("wmma.accumulator", "scalar"),
@@ -24,8 +27,9 @@ CALLS = {
                         "wmma.accumulator"),
     "opcomp_wmma_store": ("write", "wmma.accumulator", "scalar"),
 }
-MEMORY_DTYPE = {"opcomp_wmma_load_a": "float16", "opcomp_wmma_load_b": "float16",
-                "opcomp_wmma_store": "float32"}
+# the dtypes a call's memory operand may have (a load's is its fragment's)
+MEMORY_DTYPES = {"opcomp_wmma_load_a": INPUT_DTYPES, "opcomp_wmma_load_b": INPUT_DTYPES,
+                 "opcomp_wmma_store": ("float32",)}
 
 
 def is_wmma_call(n) -> bool:

@@ -11,8 +11,8 @@ or does not depend on v (a fill); every base is provably a multiple of the
 lane count; the buffers are global (the host launcher checks that the array is
 16-byte aligned and refuses it otherwise) or shared (the arena aligns every
 buffer to 16 bytes), never local.  Anything else stays a loop (the printer
-unrolls it): slower, never wrong.  float16 copies of 8 or 4 halves move as uint4/uint2
-bits (fills of float16 stay loops).  Runs after flatten_storage (one index per
+unrolls it): slower, never wrong.  float16 (and bfloat16) copies of 8 or 4 elements
+move as uint4/uint2 bits (their fills stay loops).  Runs after flatten_storage (one index per
 access).
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ..ir.visit import Mutator, free_vars
 from .gpu_kernels import map_kernels
 
 VECTOR_BYTES = (16, 8)
+RAW_COPY_DTYPES = ("float16", "bfloat16")    # 2-byte floats copied as uint4/uint2 bits
 
 
 def vectorize_gpu(func: T.PrimFunc) -> T.PrimFunc:
@@ -55,7 +56,7 @@ def _vector_store(loop: T.For, body):
         return None
     lanes, elem = loop.extent.value, body.buffer.dtype
     if lanes * dt.itemsize(elem) not in VECTOR_BYTES or dt.is_bool(elem) or \
-            dt.itemsize(elem) < 4 and elem != "float16":
+            dt.itemsize(elem) < 4 and elem not in RAW_COPY_DTYPES:
         return None
     v = loop.var
     store_base = _aligned_base(body.buffer, body.indices, v, lanes)
@@ -70,7 +71,8 @@ def _vector_store(loop: T.For, body):
         ramp = E.Ramp(load_base, E.const(1, load_base.dtype), lanes,
                       dt.with_lanes(load_base.dtype, lanes))
         vec_value = E.Load(value.buffer, (ramp,), vec_type)
-    elif v not in free_vars(value) and dt.element(value.dtype) == elem and elem != "float16":
+    elif v not in free_vars(value) and dt.element(value.dtype) == elem and \
+            elem not in RAW_COPY_DTYPES:
         # (a half copy moves raw bits as uint4/uint2: no half vector type to fill)
         vec_value = E.Broadcast(value, lanes, vec_type)
     else:

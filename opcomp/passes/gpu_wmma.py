@@ -5,9 +5,11 @@ the tensor cores; schedules/gpu/wmma.py declares the usual four (TVM's
 load_matrix_sync, mma_sync with fill_fragment as its reset, store_matrix_sync):
 
     opcomp_wmma_fill(&acc, value)              every element of a fragment = value
-    opcomp_wmma_load_a(&a, &src, ldm)          16x16 half tile, row-major, row stride ldm
+    opcomp_wmma_load_a(&a, &src, ldm)          16x16 half (or bfloat16) tile, row-major,
+                                               row stride ldm
     opcomp_wmma_load_b(&b, &src, ldm)
-    opcomp_wmma_mma(&d, &a, &b, &c)            d = a @ b + c (half in, float accumulate)
+    opcomp_wmma_mma(&d, &a, &b, &c)            d = a @ b + c (half or bfloat16 in, float
+                                               accumulate)
     opcomp_wmma_store(&dst, &acc, ldm)         16x16 float tile, row-major
 
 Fragments live in buffers of the scopes "wmma.matrix_a", "wmma.matrix_b" and
@@ -23,9 +25,10 @@ over the tiles), and the CUDA printer declares the buffer as that many
 Lowering checks (tensorize of stage ..., as ScheduleError): the target is CUDA
 (sm_70 or later, as every CUDA target opcomp knows); each fragment operand is a
 buffer of its scope, each memory operand a shared or global buffer of the dtype
-the call moves (half in, float out); no plain load or store touches a fragment
-(gpu_kernels.py); whole warps make each call: threadIdx.x spans a multiple of
-32 lanes and binds no loop around a call (check_warp_uniform).
+the call moves (half or bfloat16 in, float out; bfloat16 needs sm_80 or later);
+no plain load or store touches a fragment (gpu_kernels.py); whole warps make
+each call: threadIdx.x spans a multiple of 32 lanes and binds no loop around a
+call (check_warp_uniform).
 """
 from __future__ import annotations
 
@@ -37,8 +40,8 @@ from ..ir import tir as T
 from ..ir.visit import rewrite, walk
 from ..schedule.stage import ScheduleError
 
-from ..ir.wmma import (CALLS, FRAGMENT_SCOPES, MEMORY_DTYPE, TILE, TILE_ELEMENTS,  # noqa: F401
-                       is_fragment, is_wmma_call, memory_operands)
+from ..ir.wmma import (BFLOAT16_MIN_ARCH, CALLS, FRAGMENT_SCOPES, MEMORY_DTYPES,  # noqa: F401
+                       TILE, TILE_ELEMENTS, is_fragment, is_wmma_call, memory_operands)
 
 
 def wmma_calls(stmt) -> list:
@@ -67,10 +70,16 @@ def fragment_offset(shape, rel) -> E.Expr:
 
 def check_target(stage, iv, intrin, target) -> None:
     """A WMMA intrinsic needs a CUDA target (every architecture opcomp knows, sm_70 on,
-    has tensor cores)."""
+    has float16 tensor cores); one moving bfloat16 needs sm_80 or later."""
     if target is None or not target.is_gpu:
         raise stage._error("tensorize", iv, f"intrinsic {intrin.name} runs on the tensor cores "
                            f"(WMMA calls) and needs a cuda target; the target is {target}")
+    tensors = tuple(intrin.inputs) + (intrin.out_buffer,)
+    arch = int(str(target.arch).split("_")[1])
+    if arch < BFLOAT16_MIN_ARCH and any(t.dtype == "bfloat16" for t in tensors):
+        raise stage._error("tensorize", iv, f"intrinsic {intrin.name} runs bfloat16 on the "
+                           f"tensor cores, which needs sm_{BFLOAT16_MIN_ARCH} or later; the "
+                           f"target is {target.brief}: use float16 there, or a newer arch")
 
 
 def check_operands(stage, iv, stmt) -> None:
@@ -84,6 +93,19 @@ def check_operands(stage, iv, stmt) -> None:
         for k, (arg, role) in enumerate(zip(call.args, roles)):
             if role != "scalar":
                 _check_operand(stage, iv, call, k, arg, role)
+        _check_one_input_dtype(stage, iv, call)
+
+
+def _check_one_input_dtype(stage, iv, call) -> None:
+    """A load moves its fragment's dtype; mma_sync multiplies two fragments of one dtype
+    (nvcuda::wmma has no mixed float16 x bfloat16 product)."""
+    inputs = [a.buffer for a, role in zip(call.args, CALLS[call.func])
+              if role in ("wmma.matrix_a", "wmma.matrix_b", "read")]
+    if len({b.dtype for b in inputs}) > 1:
+        named = " and ".join(f"{b.name} ({b.dtype})" for b in inputs)
+        raise stage._error("tensorize", iv, f"{call.func} mixes {named}: the tensor cores "
+                           "take one input dtype, float16 or bfloat16, for both operands "
+                           "and the memory they are loaded from")
 
 
 def _check_operand(stage, iv, call, k, arg, role) -> None:
@@ -102,9 +124,10 @@ def _check_operand(stage, iv, call, k, arg, role) -> None:
         raise stage._error("tensorize", iv, f"operand {k} of {call.func} is {buf.name} in "
                            f"scope {buf.scope!r}; WMMA loads and stores move tiles between "
                            "fragments and shared or global memory")
-    if buf.dtype != MEMORY_DTYPE[call.func]:
+    if buf.dtype not in MEMORY_DTYPES[call.func]:
         raise stage._error("tensorize", iv, f"operand {k} of {call.func} is {buf.name} of "
-                           f"dtype {buf.dtype}; the call moves {MEMORY_DTYPE[call.func]}")
+                           f"dtype {buf.dtype}; the call moves "
+                           f"{' or '.join(MEMORY_DTYPES[call.func])}")
 
 
 def check_warp_uniform(kernel, extents: dict) -> None:

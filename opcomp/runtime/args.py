@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..dtype import SCALARS
+from ..dtype import SCALARS, numpy_dtype
 from ..errors import OpcompError
 from ..ir import expr as E
 from .dlpack import DEVICE_NAMES, KDL_CPU, DLView, device_of
@@ -57,7 +57,8 @@ class ParamSpec:
 
     @property
     def np_dtype(self):
-        return np.dtype("bool" if self.dtype == "bool" else self.dtype)
+        """Its NumPy dtype (bfloat16: ml_dtypes.bfloat16, imported when first needed)."""
+        return numpy_dtype(self.dtype)
 
     def shape_str(self) -> str:
         return "(" + ", ".join(str(d) for d in self.shape) + ("," if len(self.shape) == 1 else "") + ")"

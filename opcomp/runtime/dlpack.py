@@ -22,8 +22,9 @@ KDL_CPU = 1
 KDL_CUDA = 2
 DEVICE_NAMES = {1: "cpu", 2: "cuda", 3: "cuda_host", 4: "opencl", 7: "vulkan", 8: "metal",
                 9: "vpi", 10: "rocm", 13: "cuda_managed", 14: "oneapi"}
-# DLDataType code -> NumPy kind; bfloat16 (code 4) has no NumPy dtype.
+# DLDataType code -> NumPy kind; bfloat16 (code 4) has no NumPy dtype: ml_dtypes'.
 _KINDS = {0: "i", 1: "u", 2: "f", 6: "b"}
+_BFLOAT16_CODE = 4
 
 
 class _Device(ctypes.Structure):
@@ -62,6 +63,9 @@ def device_of(x) -> tuple:
 
 def _dtype(t: _Tensor) -> np.dtype:
     code, bits, lanes = t.dtype.code, t.dtype.bits, t.dtype.lanes
+    if (code, bits, lanes) == (_BFLOAT16_CODE, 16, 1):
+        from ..dtype import numpy_dtype
+        return numpy_dtype("bfloat16")       # ml_dtypes.bfloat16 (a clear error without it)
     kind = _KINDS.get(code)
     if kind is None or lanes != 1 or bits % 8:
         raise BufferError(f"DLPack dtype (code {code}, {bits} bits, {lanes} lanes) has no "

@@ -47,9 +47,10 @@ META_VERSION = 1
 C_TYPES = {"float32": "float", "float64": "double", "int8": "int8_t", "int16": "int16_t",
            "int32": "int32_t", "int64": "int64_t", "uint8": "uint8_t",
            "uint16": "uint16_t", "uint32": "uint32_t", "uint64": "uint64_t",
-           "bool": "uint8_t", "float16": "uint16_t"}
+           "bool": "uint8_t", "float16": "uint16_t", "bfloat16": "uint16_t"}
 _C_NOTES = {"bool": "bool stored as one byte, 0 or 1",
-            "float16": "IEEE half precision, raw bits"}
+            "float16": "IEEE half precision, raw bits",
+            "bfloat16": "bfloat16 (a float's top 16 bits), raw bits"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _BINOPS = ("add", "sub", "mul", "floordiv", "floormod", "min", "max")
 

@@ -12,8 +12,9 @@ thread, shared memory per block):
     gpu/layer_norm, gpu/rms_norm,                 reductions (rfactor + tree)
     gpu/reduce
     gpu/injective                  elementwise.py a thread per element
-    gpu/matmul_tensorcore          tensorcore.py  float16 on the tensor cores (WMMA
-                                                  intrinsics: wmma.py), float32 out
+    gpu/matmul_tensorcore          tensorcore.py  float16 (bfloat16: sm_80 on) on the
+                                                  tensor cores (WMMA intrinsics: wmma.py),
+                                                  float32 out
 """
 from .common import cuda_target
 from .conv import gpu_conv2d

@@ -29,11 +29,13 @@ def _sizes(op, **sizes) -> list:
 
 def matmul(M, N, K, dtype, target, **cpu_options):
     """schedules.matmul on a CUDA target: (schedule, [A (M, K), B (K, N), C (M, N)]).
-    float16 runs on the tensor cores (tensorcore.py): A and B float16, C float32."""
+    float16 runs on the tensor cores (tensorcore.py): A and B float16, C float32;
+    bfloat16 likewise (sm_80 on: lowering refuses it below)."""
     _no_cpu_options("matmul", **cpu_options)
     M, N, K = _sizes("matmul", M=M, N=N, K=K)
-    if v.dtype("matmul", dtype, v.FLOATS + ("float16",)) == "float16":
-        return gpu_matmul_tensorcore(M, N, K, "float16", target=target)  # every arch: sm_70+
+    dtype = v.dtype("matmul", dtype, v.FLOATS + ("float16", "bfloat16"))
+    if dtype in ("float16", "bfloat16"):
+        return gpu_matmul_tensorcore(M, N, K, dtype, target=target)  # float16: sm_70+
     return gpu_matmul(M, N, K, v.dtype("matmul", dtype, v.FLOATS), target=target)
 
 

@@ -1,4 +1,5 @@
-"""GPU matmul on the tensor cores: float16 inputs, float32 accumulation and output.
+"""GPU matmul on the tensor cores: float16 (or bfloat16, sm_80 on) inputs, float32
+accumulation and output.
 
     C[i, j] = sum over k of float32(A[i, k]) * float32(B[k, j])    A (M, K), B (K, N) float16
 
@@ -33,7 +34,7 @@ from autotune import get_config, template
 
 from .common import bind, ceil_div, pair, spread_copy
 from .elementwise import schedule_elementwise
-from .wmma import TILE, wmma_gemm, wmma_load_matrix, wmma_store_matrix
+from .wmma import INPUT_DTYPES, TILE, wmma_gemm, wmma_load_matrix, wmma_store_matrix
 
 WARPS = ("1x1", "1x2", "2x1", "2x2", "2x4", "4x2")
 WARP_TILES = ("1x1", "1x2", "2x1", "2x2", "2x4", "4x2", "4x4")
@@ -71,10 +72,11 @@ def _count(text: str) -> int:
     return a * b
 
 
-def tensorcore_compute(M, N, K, geo: dict):
-    """A, B, C and the padded stages: (A, B, C, A.pad or A, B.pad or B, C.pad or C)."""
-    A = oc.placeholder((M, K), "float16", name="A")
-    B = oc.placeholder((K, N), "float16", name="B")
+def tensorcore_compute(M, N, K, geo: dict, dtype: str = "float16"):
+    """A, B (of dtype), C and the padded stages: (A, B, C, A.pad or A, B.pad or B,
+    C.pad or C)."""
+    A = oc.placeholder((M, K), dtype, name="A")
+    B = oc.placeholder((K, N), dtype, name="B")
     Mp, Np, Kp = (ceil_div(M, geo["bm"]) * geo["bm"], ceil_div(N, geo["bn"]) * geo["bn"],
                   ceil_div(K, geo["bk"]) * geo["bk"])
     AP = A if (Mp, Kp) == (M, K) else _zero_padded(A, (Mp, Kp))
@@ -90,12 +92,13 @@ def tensorcore_compute(M, N, K, geo: dict):
 def _zero_padded(T, shape):
     rows, cols = (d.value for d in T.shape)
     return oc.compute(shape, lambda i, j: oc.select((i < rows) & (j < cols), T[i, j],
-                                                    oc.const(0, "float16")), name=f"{T.name}.pad")
+                                                    oc.const(0, T.dtype)), name=f"{T.name}.pad")
 
 
 def schedule_tensorcore(s, stages, geo: dict) -> None:
     """The schedule of the module docstring on (A, B, C, A.pad, B.pad, C.pad)."""
     A, B, C, AP, BP, CP = stages
+    dtype = A.dtype
     AS = _shared(s, A, AP, CP)
     BS = _shared(s, B, BP, CP)
     AF = s.cache_read(AS, "wmma.matrix_a", [CP])
@@ -103,10 +106,10 @@ def schedule_tensorcore(s, stages, geo: dict) -> None:
     CF = s.cache_write(CP, "wmma.accumulator")
     warp_x = _output_tiles(s, CP, geo)
     s[CF].compute_at(s[CP], warp_x)
-    ko, kt = _accumulate(s, CF, geo["bk"])
+    ko, kt = _accumulate(s, CF, geo["bk"], dtype)
     for frag in (AF, BF):
         s[frag].compute_at(s[CF], kt)
-    _load_tiles(s, AF, BF)
+    _load_tiles(s, AF, BF, dtype)
     threads = [("threadIdx.z", geo["wy"]), ("threadIdx.y", geo["wx"]), ("threadIdx.x", 32)]
     for cache, size, row in ((AS, geo["bm"] * geo["bk"], geo["bk"]),
                              (BS, geo["bk"] * geo["bn"], geo["bn"])):
@@ -146,7 +149,7 @@ def _output_tiles(s, CP, geo):
     return wx
 
 
-def _accumulate(s, CF, bk: int):
+def _accumulate(s, CF, bk: int, dtype: str):
     """The warp's fragments: k in shared-tile steps (ko) of 16-wide steps (kt), each a
     mma_sync per output tile; returns (ko, kt)."""
     i, j = s[CF].op.axis
@@ -156,11 +159,11 @@ def _accumulate(s, CF, bk: int):
     ti, ii = s[CF].split(i, factor=TILE)
     tj, jj = s[CF].split(j, factor=TILE)
     s[CF].reorder(ko, kt, ti, tj, ii, jj, kk)
-    s[CF].tensorize(ii, wmma_gemm())
+    s[CF].tensorize(ii, wmma_gemm(dtype))
     return ko, kt
 
 
-def _load_tiles(s, AF, BF) -> None:
+def _load_tiles(s, AF, BF, dtype: str) -> None:
     """Each operand fragment loaded 16x16 at a time (both axes cut in 16s: tensorize
     checks the blocks before compute_at narrows k to one tile)."""
     for frag, scope in ((AF, "wmma.matrix_a"), (BF, "wmma.matrix_b")):
@@ -168,19 +171,19 @@ def _load_tiles(s, AF, BF) -> None:
         ro, ri = s[frag].split(r, factor=TILE)
         co, ci = s[frag].split(c, factor=TILE)
         s[frag].reorder(ro, co, ri, ci)
-        s[frag].tensorize(ri, wmma_load_matrix(scope))
+        s[frag].tensorize(ri, wmma_load_matrix(scope, dtype))
 
 
 @template("gpu/matmul_tensorcore")
 def gpu_matmul_tensorcore(M, N, K, dtype: str = "float16", target="cuda -arch=sm_80"):
-    """C = A @ B on the tensor cores: returns (schedule, [A (M, K) float16, B (K, N)
-    float16, C (M, N) float32])."""
-    if dtype != "float16":
-        raise oc.TensorError(f"gpu/matmul_tensorcore: dtype must be 'float16' (the tensor "
-                             f"cores' input), got {dtype!r}")
+    """C = A @ B on the tensor cores: returns (schedule, [A (M, K), B (K, N) of dtype
+    (float16, or bfloat16 for sm_80 on), C (M, N) float32])."""
+    if dtype not in INPUT_DTYPES:
+        raise oc.TensorError(f"gpu/matmul_tensorcore: dtype must be 'float16' or 'bfloat16' "
+                             f"(the tensor cores' inputs), got {dtype!r}")
     cfg = get_config()
     geo = tensorcore_knobs(cfg, oc.Target(target) if isinstance(target, str) else target, M, N)
-    stages = tensorcore_compute(M, N, K, geo)
+    stages = tensorcore_compute(M, N, K, geo, dtype)
     s = oc.create_schedule(stages[2])
     schedule_tensorcore(s, stages, geo)
     cfg.add_flop(2.0 * M * N * K)
