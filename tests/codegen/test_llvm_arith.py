@@ -167,11 +167,16 @@ def _cast_inputs(rng, src):
     return rand(rng, 64, src)
 
 
-@pytest.mark.parametrize("src", dt.SCALARS)
+# bfloat16 is a CUDA dtype (the CPU backend refuses it: tests/errors/test_bfloat16_errors.py;
+# its casts are checked bit-exact on the CUDA emulator: tests/cuda/test_tensorcore_bf16.py)
+CPU_SCALARS = tuple(d for d in dt.SCALARS if d != "bfloat16")
+
+
+@pytest.mark.parametrize("src", CPU_SCALARS)
 @pytest.mark.parametrize("lanes", [1, 16])
 def test_casts_match_astype(src, lanes, rng):
     a = _cast_inputs(rng, src)
-    dsts = list(dt.SCALARS)
+    dsts = list(CPU_SCALARS)
     outs = multi([lambda x, d=d: E.cast(x, d) for d in dsts], [a], dsts, lanes)
     for d, out in zip(dsts, outs):
         expect = numpy_quietly(lambda v: v.astype(d), a)
