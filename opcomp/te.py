@@ -18,6 +18,7 @@ import weakref
 from . import dtype as dt
 from .ir import expr as E
 from .ir.visit import walk
+from .tensor_slice import NotAValue, slice_tensor
 from .reduce_args import elementwise_values, fold_with, is_value, split_reduce_args
 
 _names = itertools.count()
@@ -167,8 +168,7 @@ class Tensor:
         if not isinstance(indices, tuple):
             indices = (indices,)
         if any(isinstance(i, slice) for i in indices):     # a region: a tensor intrinsic's
-            from .tensor_slice import slice_tensor        # argument (tensor_slice.py)
-            return slice_tensor(self, indices)
+            return slice_tensor(self, indices)            # argument (tensor_slice.py)
         if 0 < len(indices) < self.ndim:
             return PartialIndex(self, tuple(self._index(i) for i in indices))
         return self._read(indices)
@@ -231,7 +231,7 @@ class Tensor:
         return tensor_negative(compute, self)
 
 
-class PartialIndex:
+class PartialIndex(NotAValue):
     """T[i] of a tensor of higher rank: waits for the rest of the index (T[i][j])."""
 
     def __init__(self, tensor: Tensor, indices: tuple):
@@ -244,12 +244,6 @@ class PartialIndex:
     def _as_expr(self):
         # used as a value while incomplete: the same error as T[i] always gave
         raise self.tensor._rank_error(self.indices)
-
-    def _no_arith(self, *_):
-        self._as_expr()
-
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _no_arith
-    __truediv__ = __rtruediv__ = __floordiv__ = __mod__ = __neg__ = _no_arith
 
     def __repr__(self):
         return f"{self.tensor.name}[{', '.join(map(str, self.indices))}]"
@@ -284,17 +278,28 @@ def _simplified(e: E.Expr) -> E.Expr:
     return simplify_expr(e)
 
 
-def _arg_names(fcompute, ndim: int, name: str) -> list:
+def _arg_names(fcompute, ndim: int, name: str) -> tuple:
+    """(index variable names, fewer): fewer is True when fcompute takes fewer index
+    variables than the shape has dimensions, TVM's tensor compute form, valid only
+    when fcompute calls a tensor intrinsic (see compute)."""
     try:
         params = list(inspect.signature(fcompute).parameters.values())
-    except (TypeError, ValueError):
-        params = []
+    except (TypeError, ValueError):      # no signature to read: only a full index fits
+        return _all_indices(ndim, name, [])
     if params and params[0].kind == inspect.Parameter.VAR_POSITIONAL:
-        return [f"i{k}" for k in range(ndim)]
-    if len(params) != ndim:
+        return [f"i{k}" for k in range(ndim)], False
+    variadic = any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+    if len(params) < ndim and not variadic:
+        return [p.name for p in params], True
+    return _all_indices(ndim, name, [p.name for p in params])
+
+
+def _all_indices(ndim: int, name: str, names: list) -> tuple:
+    """(names, False) when fcompute takes one index variable per dimension."""
+    if len(names) != ndim:
         raise TensorError(f"compute {name}: shape has {ndim} dimensions but fcompute "
-                          f"takes {len(params)} arguments")
-    return [p.name for p in params]
+                          f"takes {len(names)} arguments")
+    return names, False
 
 
 def compute(shape, fcompute, name: str | None = None, tag: str = "", attrs=None) -> Tensor:
@@ -303,15 +308,13 @@ def compute(shape, fcompute, name: str | None = None, tag: str = "", attrs=None)
     from .op_attrs import current_tag
     name, tag = name or _fresh("compute"), current_tag(tag)
     shape = _as_shape(shape, f"compute {name}")
-    from .tensor_slice import fewer_args     # TVM's tensor compute form: see tensor_compute.py
-    fewer = fewer_args(fcompute, len(shape))
-    names = fewer if fewer is not None else _arg_names(fcompute, len(shape), name)
+    names, fewer = _arg_names(fcompute, len(shape), name)
     axis = tuple(E.IterVar(E.Var(n), E.const(0), s, "data") for n, s in zip(names, shape))
     result = fcompute(*[iv.var for iv in axis])
     if hasattr(result, "tensor_compute_op"):        # fcompute called a tensor intrinsic
         return result.tensor_compute_op(name, tag, axis, shape)
-    if fewer is not None:
-        _arg_names(fcompute, len(shape), name)       # raises: too few index variables
+    if fewer:                                       # too few index variables after all
+        _all_indices(len(shape), name, names)        # raises
     if isinstance(result, (tuple, list)):
         op = ComputeOp(name, tag, axis, _tuple_body(result, name), attrs)
         return [op.output(k) for k in range(op.num_outputs)]

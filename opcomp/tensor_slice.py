@@ -9,14 +9,26 @@ te may call it (duck typing: it uses the tensor's shape and _index only).
 """
 from __future__ import annotations
 
-import inspect
-
 from .ir import expr as E
 
-__all__ = ["TensorSlice", "fewer_args", "slice_tensor"]
+__all__ = ["NotAValue", "TensorSlice", "slice_tensor"]
 
 
-class TensorSlice:
+class NotAValue:
+    """An indexing result that is not a value yet (a region, a partial index):
+    arithmetic on it raises what its _as_expr says."""
+
+    def _as_expr(self):
+        raise NotImplementedError
+
+    def _no_arith(self, *_):
+        self._as_expr()
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _no_arith
+    __truediv__ = __rtruediv__ = __floordiv__ = __mod__ = __neg__ = _no_arith
+
+
+class TensorSlice(NotAValue):
     """T[i, lo:hi]: region holds (min, extent) per dimension of T."""
 
     def __init__(self, tensor, indices):
@@ -28,12 +40,6 @@ class TensorSlice:
         # a region where a value is needed (A[0:4] + 1.0, oc.exp(A[i, 0:4]))
         raise E.TensorError(f"tensor slice {self!r} is a region, an argument of a tensor "
                             "intrinsic; index it with integers to read one element")
-
-    def _no_arith(self, *_):
-        self._as_expr()
-
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _no_arith
-    __truediv__ = __rtruediv__ = __floordiv__ = __mod__ = __neg__ = _no_arith
 
     def __repr__(self):
         return f"{self.tensor.name}[{', '.join(map(_index_str, self.indices))}]"
@@ -62,15 +68,3 @@ def _range(tensor, k, index) -> tuple:
     hi = tensor.shape[k] if index.stop is None else tensor._index(index.stop)
     from .arith.simplify import simplify_expr
     return lo, simplify_expr(hi - lo)
-
-
-def fewer_args(fcompute, ndim: int):
-    """The parameter names of fcompute when it takes fewer index variables than the
-    shape has dimensions (TVM's tensor compute form), else None."""
-    try:
-        params = list(inspect.signature(fcompute).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params) or len(params) >= ndim:
-        return None
-    return [p.name for p in params]
